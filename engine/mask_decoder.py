@@ -1,0 +1,103 @@
+"""SAM's mask decoder: an IoU token and four mask tokens go through the two-way transformer with
+the prompt tokens; hypernetwork MLPs turn mask tokens into weights over upscaled image features."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.layers import MLP, LayerNorm2d
+from engine.transformer import TwoWayTransformer
+
+
+class MaskDecoder(nn.Module):
+    def __init__(
+        self,
+        transformer_dim: int = 256,
+        transformer: TwoWayTransformer | None = None,
+        num_multimask_outputs: int = 3,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        self.transformer_dim = transformer_dim
+        self.transformer = transformer or TwoWayTransformer(embedding_dim=transformer_dim)
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, transformer_dim)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
+        # The module layout (and so the checkpoint keys) is that of a Sequential of two stride-2
+        # transposed convolutions; forward() computes the same function with matrix products.
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(transformer_dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
+            for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(
+            transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
+        )
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode B prompt sets against one image.
+
+        Args:
+            image_embeddings: (1, C, h, w) or (B, C, h, w) encoder features.
+            image_pe: (1, C, h, w) dense positional encoding.
+            sparse_prompt_embeddings: (B, N, C); dense_prompt_embeddings: (B, C, h, w).
+        Returns:
+            mask logits (B, M, 4h, 4w) and predicted IoU (B, M); M = 3 if multimask_output else 1.
+        """
+        batch = sparse_prompt_embeddings.shape[0]
+        _, channels, h, w = dense_prompt_embeddings.shape
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        tokens = torch.cat(
+            [output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse_prompt_embeddings], dim=1
+        )
+        # Token-major (B, hw, C) layout throughout: one copy here instead of one per layer.
+        src = (image_embeddings + dense_prompt_embeddings).flatten(2).transpose(1, 2)
+        pos = image_pe.flatten(2).transpose(1, 2).expand(batch, -1, -1)
+        hs, src = self.transformer(src, pos, tokens)
+
+        wanted = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
+        hyper = torch.stack(
+            [self.output_hypernetworks_mlps[i](hs[:, 1 + i, :]) for i in wanted], dim=1
+        )
+        masks = self._upscale_and_project(src, hyper, (h, w))
+        iou = self.iou_prediction_head(hs[:, 0, :])[:, wanted.start : wanted.stop]
+        return masks, iou
+
+    def _upscale_and_project(
+        self, src: torch.Tensor, hyper: torch.Tensor, size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Both transposed convolutions have kernel = stride = 2, so every output pixel depends on
+        one input cell: they are matrix products per cell, and LayerNorm and GELU act per pixel.
+        The spatial interleaving is therefore applied once, to the final (B, M, 4h, 4w) masks.
+
+        src (B, hw, C) image tokens; hyper (B, M, C/8) -> mask logits (B, M, 4h, 4w)."""
+        up1, norm, _, up2, _ = self.output_upscaling
+        batch, cells, _ = src.shape
+        c1, c2 = up1.out_channels, up2.out_channels
+        # (B, hw, C) @ (C, 2*2*c1): columns ordered (di, dj, c).
+        w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)
+        x = (src @ w1).view(batch, cells, 4, c1) + up1.bias
+        x = F.gelu(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))
+        w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
+        x = F.gelu((x @ w2).view(batch, cells, 16, c2) + up2.bias)
+        masks = x.reshape(batch, cells * 16, c2) @ hyper.transpose(1, 2)  # (B, hw*16, M)
+        h, w = size
+        masks = masks.view(batch, h, w, 2, 2, 2, 2, -1)  # (b, i, j, d1i, d1j, d2i, d2j, m)
+        masks = masks.permute(0, 7, 1, 3, 5, 2, 4, 6)  # (b, m, i, d1i, d2i, j, d1j, d2j)
+        return masks.reshape(batch, -1, 4 * h, 4 * w)

@@ -1,0 +1,181 @@
+"""engine.checkpoints against a local HTTP server: verified downloads, bad content, offline."""
+
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from engine import checkpoints
+from engine.checkpoints import CheckpointError, CheckpointFile, HostUnreachableError
+
+PAYLOAD = bytes(range(256)) * 300  # 76,800 bytes: several reads, well under a second
+NAME = "sam_tiny_0123ab.pth"
+FILES = {"tiny": CheckpointFile("tiny", NAME, hashlib.md5(PAYLOAD).hexdigest(), len(PAYLOAD))}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """/good/NAME serves PAYLOAD; /corrupt/ a changed byte; /short/ and /unannounced/ stop
+    halfway (with and without a Content-Length header); anything else is a 404."""
+
+    requests: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        Handler.requests.append(self.path)
+        route, _, name = self.path.strip("/").partition("/")
+        if name != NAME or route not in ("good", "corrupt", "short", "unannounced"):
+            self.send_error(404, "Not Found")
+            return
+        body = PAYLOAD
+        if route == "corrupt":
+            body = PAYLOAD[:100] + bytes([PAYLOAD[100] ^ 0xFF]) + PAYLOAD[101:]
+        self.send_response(200)
+        if route != "unannounced":
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if route in ("short", "unannounced") else body)
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def unreachable_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens here now: connecting is refused
+    return f"http://127.0.0.1:{port}/segment_anything/"
+
+
+def test_download_verifies_and_places_the_file(server, tmp_path):
+    path = checkpoints.download_checkpoint(
+        "tiny", tmp_path / "ckpt", base_url=f"{server}/good/", files=FILES, progress=False
+    )
+    assert path == (tmp_path / "ckpt" / NAME).absolute()
+    assert path.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in path.parent.iterdir()) == [NAME]
+    checkpoints.verify_file(path, FILES["tiny"])
+
+
+def test_verified_file_is_not_downloaded_again_unless_forced(server, tmp_path):
+    kwargs = {"base_url": f"{server}/good", "files": FILES, "progress": False}
+    checkpoints.download_checkpoint("tiny", tmp_path, **kwargs)
+    before = len(Handler.requests)
+    checkpoints.download_checkpoint("tiny", tmp_path, **kwargs)
+    assert len(Handler.requests) == before
+    checkpoints.download_checkpoint("tiny", tmp_path, force=True, **kwargs)
+    assert len(Handler.requests) == before + 1
+
+
+def test_damaged_file_under_the_final_name_is_replaced(server, tmp_path):
+    (tmp_path / NAME).write_bytes(b"not a checkpoint")
+    path = checkpoints.download_checkpoint(
+        "tiny", tmp_path, base_url=f"{server}/good", files=FILES, progress=False
+    )
+    assert path.read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ("corrupt", "checksum mismatch"),
+        ("short", "ended after 38400 bytes, expected 76800"),
+        ("unannounced", "ended after 38400 bytes, expected 76800"),
+        ("missing", "HTTP 404 Not Found"),
+    ],
+)
+def test_bad_download_raises_and_leaves_nothing_behind(server, tmp_path, route, message):
+    with pytest.raises(CheckpointError, match=message):
+        checkpoints.download_checkpoint(
+            "tiny", tmp_path, base_url=f"{server}/{route}/", files=FILES, progress=False
+        )
+    assert list(tmp_path.iterdir()) == []  # neither the file nor NAME.part
+
+
+def test_wrong_announced_size_is_refused_before_downloading(server, tmp_path):
+    bigger = {"tiny": CheckpointFile("tiny", NAME, FILES["tiny"].md5, len(PAYLOAD) + 1)}
+    with pytest.raises(CheckpointError, match="is 76800 bytes, expected 76801"):
+        checkpoints.download_checkpoint(
+            "tiny", tmp_path, base_url=f"{server}/good/", files=bigger, progress=False
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_model_type_names_the_choices(tmp_path):
+    with pytest.raises(CheckpointError, match="choose one of vit_h, vit_l, vit_b"):
+        checkpoints.download_checkpoint("vit_x", tmp_path)
+
+
+def test_unreachable_host_raises_with_instructions(tmp_path):
+    url = unreachable_url()
+    with pytest.raises(HostUnreachableError) as info:
+        checkpoints.download_checkpoint("tiny", tmp_path, base_url=url, files=FILES)
+    assert f"{url}{NAME}" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_offline_exits_2_explaining_cold_start_and_manual_copy(tmp_path, capsys):
+    url = unreachable_url()
+    status = checkpoints.main(["download", "vit_b", "--dir", str(tmp_path), "--base-url", url])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "could not be reached" in err and "cold start" in err
+    assert f"{url}sam_vit_b_01ec64.pth" in err
+    assert str((tmp_path / "sam_vit_b_01ec64.pth").absolute()) in err
+
+
+def test_main_default_dir_comes_from_the_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SADE_CHECKPOINT_DIR", str(tmp_path / "from-env"))
+    status = checkpoints.main(["download", "vit_l", "--base-url", unreachable_url()])
+    assert status == 2
+    assert str(tmp_path / "from-env" / "sam_vit_l_0b3195.pth") in capsys.readouterr().err
+
+
+def test_main_names_an_http_error(server, tmp_path, capsys):
+    status = checkpoints.main(
+        ["download", "vit_b", "--dir", str(tmp_path), "--base-url", f"{server}/good/"]
+    )
+    assert status == 1
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_main_list_names_the_three_models(capsys):
+    assert checkpoints.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for model, name in [
+        ("vit_h", "sam_vit_h_4b8939.pth"),
+        ("vit_l", "sam_vit_l_0b3195.pth"),
+        ("vit_b", "sam_vit_b_01ec64.pth"),
+    ]:
+        assert model in out and name in out
+
+
+def test_official_table_md5s_extend_the_names():
+    for spec in checkpoints.OFFICIAL_FILES.values():
+        assert spec.filename == f"sam_{spec.model_type}_{spec.md5[:6]}.pth"
+
+
+def test_main_verify_rejects_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "sam_vit_b_01ec64.pth"
+    path.write_bytes(b"tiny")
+    assert checkpoints.main(["verify", str(path)]) == 1
+    assert "4 bytes, expected 375042383" in capsys.readouterr().err
+    assert checkpoints.main(["verify", str(tmp_path / "other.bin")]) == 1
