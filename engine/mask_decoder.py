@@ -3,12 +3,26 @@ the prompt tokens; hypernetwork MLPs turn mask tokens into weights over upscaled
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.layers import MLP, LayerNorm2d
 from engine.transformer import TwoWayTransformer
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """Prompt-independent decoder inputs for one image: image tokens plus a shared dense prompt
+    (1, hw, C), their positional encoding (1, hw, C), the first layer's image-only projections
+    (None when the image tokens differ per prompt set) and the (h, w) of the grid."""
+
+    src: torch.Tensor
+    pos: torch.Tensor
+    first_layer: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
+    size: tuple[int, int]
 
 
 class MaskDecoder(nn.Module):
@@ -43,6 +57,18 @@ class MaskDecoder(nn.Module):
             transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
         )
 
+    def image_state(
+        self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense: torch.Tensor
+    ) -> ImageState:
+        """Everything the decoder computes from the image (and a dense prompt shared by the
+        whole batch) before it sees any sparse prompt: reusable for every click on the image."""
+        # Token-major (1, hw, C) layout throughout: one copy here instead of one per layer.
+        src = (image_embeddings + dense).flatten(2).transpose(1, 2).contiguous()
+        pos = image_pe.flatten(2).transpose(1, 2).contiguous()
+        first = self.transformer.layers[0].project_image(src, pos)
+        size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
+        return ImageState(src, pos, first, size)
+
     def forward(
         self,
         image_embeddings: torch.Tensor,
@@ -50,26 +76,35 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
+        state: ImageState | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode B prompt sets against one image.
 
         Args:
-            image_embeddings: (1, C, h, w) or (B, C, h, w) encoder features.
+            image_embeddings: (1, C, h, w) encoder features (or (B, C, h, w), one per prompt set).
             image_pe: (1, C, h, w) dense positional encoding.
-            sparse_prompt_embeddings: (B, N, C); dense_prompt_embeddings: (B, C, h, w).
+            sparse_prompt_embeddings: (B, N, C).
+            dense_prompt_embeddings: (B, C, h, w), or (1, C, h, w) shared by the batch.
+            state: ``image_state`` of these image embeddings, positional encoding and shared
+                dense embedding, computed earlier; when given, those three are not read.
         Returns:
             mask logits (B, M, 4h, 4w) and predicted IoU (B, M); M = 3 if multimask_output else 1.
         """
         batch = sparse_prompt_embeddings.shape[0]
-        _, channels, h, w = dense_prompt_embeddings.shape
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat(
             [output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse_prompt_embeddings], dim=1
         )
-        # Token-major (B, hw, C) layout throughout: one copy here instead of one per layer.
-        src = (image_embeddings + dense_prompt_embeddings).flatten(2).transpose(1, 2)
-        pos = image_pe.flatten(2).transpose(1, 2).expand(batch, -1, -1)
-        hs, src = self.transformer(src, pos, tokens)
+        if state is None:
+            if image_embeddings.shape[0] == 1 and dense_prompt_embeddings.shape[0] == 1:
+                state = self.image_state(image_embeddings, image_pe, dense_prompt_embeddings)
+            else:
+                src = (image_embeddings + dense_prompt_embeddings).flatten(2).transpose(1, 2)
+                pos = image_pe.flatten(2).transpose(1, 2)
+                size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
+                state = ImageState(src, pos, None, size)
+        hs, src = self.transformer(state.src, state.pos, tokens, state.first_layer)
+        h, w = state.size
 
         wanted = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
         hyper = torch.stack(

@@ -3,6 +3,9 @@ masks. It holds the model only; per-image state is the ``Embedding`` the caller 
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +13,7 @@ import numpy as np
 import torch
 
 from engine.embedding import Embedding
+from engine.mask_decoder import ImageState
 from engine.sam import Sam
 from engine.transforms import resize_image, scale_coords, upscale_logits
 
@@ -52,6 +56,10 @@ class SamPredictor:
     encoding of the embedding grid.
     """
 
+    # Decoder states kept for the most recently decoded embeddings (about 14 MB each): an
+    # annotator's clicks on one image share a quarter of the decoder's work.
+    STATE_CACHE_SIZE = 4
+
     def __init__(self, model: Sam) -> None:
         self.model = model.eval()
         param = next(model.parameters())
@@ -59,6 +67,26 @@ class SamPredictor:
         self.dtype = param.dtype
         with torch.inference_mode():
             self._dense_pe = model.prompt_encoder.dense_pe()
+        self._states: OrderedDict[int, tuple[weakref.ref, ImageState]] = OrderedDict()
+        self._states_lock = threading.Lock()
+
+    def _image_state(self, embedding: Embedding) -> ImageState:
+        """The decoder's prompt-independent state for ``embedding`` with no mask prompt, cached
+        by object identity (keep the Embedding object to benefit)."""
+        key = id(embedding)
+        with self._states_lock:
+            hit = self._states.get(key)
+            if hit is not None and hit[0]() is embedding:
+                self._states.move_to_end(key)
+                return hit[1]
+        features = embedding.features.to(self.device, self.dtype).unsqueeze(0)
+        _, dense = self.model.prompt_encoder(None, None, None)
+        state = self.model.mask_decoder.image_state(features, self._dense_pe, dense)
+        with self._states_lock:
+            self._states[key] = (weakref.ref(embedding), state)
+            while len(self._states) > self.STATE_CACHE_SIZE:
+                self._states.popitem(last=False)
+        return state
 
     @property
     def model_type(self) -> str:
@@ -190,9 +218,10 @@ class SamPredictor:
                 box_arg = corners.reshape(-1, 4).to(dtype)
             mask_arg = mask_logits.to(dev, dtype) if mask_logits is not None else None
             sparse, dense = self.model.prompt_encoder(point_arg, box_arg, mask_arg)
+            state = self._image_state(embedding) if mask_arg is None else None
             features = embedding.features.to(dev, dtype).unsqueeze(0)
             low_res, iou = self.model.mask_decoder(
-                features, self._dense_pe, sparse, dense, multimask
+                features, self._dense_pe, sparse, dense, multimask, state=state
             )
             logits = upscale_logits(low_res.float(), input_size, original, self.model.img_size)
         return BatchPrediction(logits=logits, iou=iou.float(), low_res_logits=low_res.float())

@@ -110,7 +110,8 @@ class PromptEncoder(nn.Module):
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns sparse (B, N, C) and dense (B, C, h, w) embeddings."""
+        """Returns sparse (B, N, C) and dense embeddings: (B, C, h, w) from masks, else the
+        no-mask embedding as (1, C, h, w), shared by the whole batch."""
         if points is not None:
             batch = points[0].shape[0]
         elif boxes is not None:
@@ -130,5 +131,5 @@ class PromptEncoder(nn.Module):
             dense = self.mask_downscaling(masks)
         else:
             h, w = self.image_embedding_size
-            dense = weight.reshape(1, -1, 1, 1).expand(batch, -1, h, w)
+            dense = weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)  # shared by the batch
         return sparse, dense

@@ -9,6 +9,8 @@ from torch import nn
 
 from engine.layers import MLPBlock
 
+Projections = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
 
 class Attention(nn.Module):
     """Multi-head attention with an optional down-projection of the internal width."""
@@ -30,10 +32,15 @@ class Attention(nn.Module):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q (B, Nq, C), k and v (B, Nk, C) -> (B, Nq, C)."""
-        out = F.scaled_dot_product_attention(
-            self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(self.v_proj(v))
-        )
-        batch, _, tokens, _ = out.shape
+        return self.attend(self.q_proj(q), self.k_proj(k), self.v_proj(v))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention on already projected (B or 1, N, internal_dim) inputs; a batch of 1 is
+        shared by every item of the other inputs' batch."""
+        batch = max(q.shape[0], k.shape[0])
+        q, k, v = (x.expand(batch, -1, -1) for x in (q, k, v))
+        out = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v))
+        tokens = out.shape[2]
         return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, self.internal_dim))
 
 
@@ -63,13 +70,23 @@ class TwoWayAttentionBlock(nn.Module):
         )
         self.skip_first_layer_pe = skip_first_layer_pe
 
+    def project_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> Projections:
+        """The block's three projections that depend on the image tokens alone: keys and values
+        of token->image attention and queries of image->token attention."""
+        k = keys + key_pe
+        t2i, i2t = self.cross_attn_token_to_image, self.cross_attn_image_to_token
+        return t2i.k_proj(k), t2i.v_proj(keys), i2t.q_proj(k)
+
     def forward(
         self,
         queries: torch.Tensor,
         keys: torch.Tensor,
         query_pe: torch.Tensor,
         key_pe: torch.Tensor,
+        image_projections: Projections | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries (B, T, C); keys (B or 1, HW, C); ``image_projections`` is
+        ``project_image(keys, key_pe)`` when the caller computed it already."""
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -77,13 +94,14 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
 
+        k_t2i, v_t2i, q_i2t = image_projections or self.project_image(keys, key_pe)
+        t2i, i2t = self.cross_attn_token_to_image, self.cross_attn_image_to_token
         q = queries + query_pe
-        k = keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys))
+        queries = self.norm2(queries + t2i.attend(t2i.q_proj(q), k_t2i, v_t2i))
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries))
+        keys = self.norm4(keys + i2t.attend(q_i2t, i2t.k_proj(q), i2t.v_proj(queries)))
         return queries, keys
 
 
@@ -109,12 +127,21 @@ class TwoWayTransformer(nn.Module):
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
     def forward(
-        self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor
+        self,
+        image: torch.Tensor,
+        image_pe: torch.Tensor,
+        tokens: torch.Tensor,
+        first_layer_projections: Projections | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image and image_pe (B, HW, C) token-major; tokens (B, T, C).
+        """image (B or 1, HW, C) and image_pe (1, HW, C) token-major; tokens (B, T, C).
+
+        An image batch of 1 is shared by all B prompt sets, so the first layer's image-only
+        projections are computed once; a caller decoding many prompts on one image may pass
+        them in (``layers[0].project_image``).
         Returns the updated tokens (B, T, C) and image tokens (B, HW, C)."""
         queries, keys = tokens, image
-        for layer in self.layers:
-            queries, keys = layer(queries, keys, tokens, image_pe)
+        for i, layer in enumerate(self.layers):
+            cached = first_layer_projections if i == 0 else None
+            queries, keys = layer(queries, keys, tokens, image_pe, cached)
         attn = self.final_attn_token_to_image(queries + tokens, keys + image_pe, keys)
         return self.norm_final_attn(queries + attn), keys

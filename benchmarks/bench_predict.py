@@ -1,0 +1,96 @@
+"""Per-click decode latency and embedding time: our engine vs Meta's reference implementation,
+same seeded weights, same image, same run. Also checks that every output still matches.
+
+    python benchmarks/bench_predict.py [--model vit_b] [--clicks 40] [--embed-runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+from benchmarks.common import benchmark_image, machine_line, percentiles, timed  # noqa: E402
+from engine import SamPredictor, build_sam  # noqa: E402
+from tests.reference import random_state_dict, segment_anything  # noqa: E402
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="vit_b")
+    parser.add_argument("--image", default=None)
+    parser.add_argument("--clicks", type=int, default=40)
+    parser.add_argument("--embed-runs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    image, source = benchmark_image(args.image)
+    print(f"image: {source} ({image.shape[1]}x{image.shape[0]}); model {args.model}, fp32, CPU")
+    print(machine_line())
+    sa = segment_anything()
+    ours = build_sam(args.model)
+    state = random_state_dict(ours, seed=args.seed)
+    ours.load_state_dict(state, strict=True)
+    reference = sa.sam_model_registry[args.model](checkpoint=None)
+    reference.load_state_dict(state, strict=True)
+    reference.eval()
+    ref_predictor, our_predictor = sa.SamPredictor(reference), SamPredictor(ours)
+
+    ref_embed, our_embed = [], []
+    for _ in range(args.embed_runs):  # alternate so both see the same machine state
+        _, seconds = timed(ref_predictor.set_image, image)
+        ref_embed.append(seconds)
+        embedding, seconds = timed(our_predictor.embed, image)
+        our_embed.append(seconds)
+    feature_error = float((embedding.features - ref_predictor.features[0]).abs().max())
+
+    rng = np.random.default_rng(args.seed)
+    height, width = image.shape[:2]
+    clicks = rng.uniform([0, 0], [width - 1, height - 1], size=(args.clicks + 3, 2))
+    ref_decode, our_decode, worst_iou, worst_score = [], [], 1.0, 0.0
+    for i, (x, y) in enumerate(clicks):
+        point, label = np.array([[x, y]]), np.array([1])
+        (ref_masks, ref_scores, _), ref_s = timed(
+            ref_predictor.predict, point, label, multimask_output=True
+        )
+        out, our_s = timed(our_predictor.decode, embedding, point, label, multimask=True)
+        if i >= 3:  # the first calls warm up allocators and caches
+            ref_decode.append(ref_s)
+            our_decode.append(our_s)
+        worst_iou = min(
+            worst_iou, *(mask_iou(a, b) for a, b in zip(ref_masks, out.masks, strict=True))
+        )
+        worst_score = max(worst_score, float(np.abs(ref_scores - out.iou).max()))
+
+    ref_p50, ref_p95 = percentiles(ref_decode)
+    our_p50, our_p95 = percentiles(our_decode)
+    print()
+    print(f"{'':28}{'reference':>12}{'ours':>12}{'speed-up':>10}")
+    print(f"{'decode p50 (ms/click)':28}{ref_p50:12.1f}{our_p50:12.1f}{ref_p50 / our_p50:9.2f}x")
+    print(f"{'decode p95 (ms/click)':28}{ref_p95:12.1f}{our_p95:12.1f}{ref_p95 / our_p95:9.2f}x")
+    ref_e, our_e = min(ref_embed), min(our_embed)
+    print(
+        f"{'embed (s, best of ' + str(args.embed_runs) + ')':28}{ref_e:12.2f}{our_e:12.2f}"
+        f"{ref_e / our_e:9.2f}x"
+    )
+    print()
+    print(
+        f"parity: worst mask IoU {worst_iou:.5f} over {len(clicks)} clicks x 3 masks, "
+        f"worst predicted-IoU difference {worst_score:.2e}, max feature difference "
+        f"{feature_error:.2e}"
+    )
+    print(machine_line())
+
+
+if __name__ == "__main__":
+    with torch.inference_mode():
+        main()
