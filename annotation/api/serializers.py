@@ -1,0 +1,282 @@
+"""Request and answer shapes. Serializers check types and ranges that need no database; the
+services check everything that depends on the image (sizes, holds, roles)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from rest_framework import serializers
+
+from annotation.models import (
+    AnnotatorSession,
+    Dataset,
+    DatasetMembership,
+    Image,
+    ImageStatus,
+    ImportJob,
+    Mask,
+    MaskPrompt,
+    MaskSource,
+    Role,
+    Stage,
+)
+from annotation.services.access import role_in
+
+MAX_SECONDS = 24 * 3600
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    my_role = serializers.SerializerMethodField()
+    image_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "description", "created_at", "my_role", "image_count"]
+        read_only_fields = ["created_at"]
+
+    def get_my_role(self, dataset: Dataset) -> str | None:
+        return role_in(self.context["request"].user, dataset)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = DatasetMembership
+        fields = ["user", "username", "role", "created_at"]
+
+
+class MembershipWriteSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+
+    def validate_username(self, value: str) -> Any:
+        user = get_user_model().objects.filter(username=value).first()
+        if user is None:
+            raise serializers.ValidationError(f"no user named {value!r}")
+        return user
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "dataset",
+            "original_name",
+            "file_url",
+            "format",
+            "width",
+            "height",
+            "file_size",
+            "sha256",
+            "stage",
+            "status",
+            "held_by",
+            "held_until",
+            "embedding_status",
+            "embedding_error",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_file_url(self, image: Image) -> str:
+        return reverse("image-file", args=[image.pk])
+
+
+class UploadOptionsSerializer(serializers.Serializer):
+    short_side = serializers.IntegerField(
+        min_value=0, required=False, help_text="downscale so the shorter side is at most this"
+    )
+
+
+class UploadSerializer(UploadOptionsSerializer):
+    """For the schema: the view reads the files itself so one bad file rejects only itself."""
+
+    files = serializers.ListField(child=serializers.FileField(), help_text="images or zips")
+
+
+class ImportReportSerializer(serializers.Serializer):
+    imported = serializers.ListField(child=serializers.DictField())
+    duplicates = serializers.ListField(child=serializers.DictField())
+    rejected = serializers.ListField(child=serializers.DictField())
+
+
+class ImportPathSerializer(serializers.Serializer):
+    path = serializers.CharField(max_length=1000)
+    short_side = serializers.IntegerField(min_value=0, required=False)
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportJob
+        fields = ["id", "dataset", "path", "short_side", "status", "report", "error"]
+        fields += ["created_by", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class StageSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    status = serializers.ChoiceField(choices=ImageStatus.choices, default=ImageStatus.PENDING)
+
+
+class BulkStageSerializer(StageSerializer):
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=100_000
+    )
+
+
+class NextImageSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.choices)
+
+
+class ReleaseSerializer(serializers.Serializer):
+    skip = serializers.BooleanField(default=False, help_text="set the image aside (skipped)")
+
+
+def point_field() -> serializers.ListField:
+    return serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+
+
+def box_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.FloatField(), min_length=4, max_length=4, required=False, allow_null=True
+    )
+
+
+class PredictSerializer(serializers.Serializer):
+    points = serializers.ListField(
+        child=point_field(), required=False, default=list, max_length=100
+    )
+    labels = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=1), required=False, default=list
+    )
+    box = box_field()
+    mask_input_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+    multimask = serializers.BooleanField(default=True)
+
+
+class PromptSerializer(serializers.ModelSerializer):
+    points = serializers.ListField(
+        child=point_field(), required=False, default=list, max_length=100
+    )
+    labels = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=1), required=False, default=list
+    )
+    box = box_field()
+    chosen_index = serializers.IntegerField(min_value=0, max_value=2, required=False)
+
+    class Meta:
+        model = MaskPrompt
+        fields = ["points", "labels", "box", "chosen_index"]
+
+
+class MaskSerializer(serializers.ModelSerializer):
+    prompt = PromptSerializer(read_only=True)
+
+    class Meta:
+        model = Mask
+        fields = [
+            "id",
+            "image",
+            "rle",
+            "bbox",
+            "area",
+            "source",
+            "stage",
+            "predicted_iou",
+            "stability_score",
+            "point_coords",
+            "crop_box",
+            "author",
+            "model_version",
+            "session",
+            "seconds_spent",
+            "client_id",
+            "prompt",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class MaskCreateSerializer(serializers.Serializer):
+    image = serializers.IntegerField(min_value=1)
+    rle = serializers.JSONField(help_text='COCO RLE {"size": [h, w], "counts": str or [int]}')
+    source = serializers.ChoiceField(choices=MaskSource.choices, default=MaskSource.MANUAL)
+    client_id = serializers.UUIDField(required=False, allow_null=True)
+    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    session = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    seconds_spent = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, default=0.0)
+    predicted_iou = serializers.FloatField(required=False, allow_null=True)
+    stability_score = serializers.FloatField(required=False, allow_null=True)
+    point_coords = serializers.ListField(child=point_field(), required=False, allow_null=True)
+    crop_box = box_field()
+    prompt = PromptSerializer(required=False, allow_null=True)
+
+
+class MaskUpdateSerializer(serializers.Serializer):
+    rle = serializers.JSONField(required=False)
+    seconds_spent = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, required=False)
+    prompt = PromptSerializer(required=False)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AnnotatorSession
+        fields = [
+            "id",
+            "annotator",
+            "image",
+            "stage",
+            "started_at",
+            "last_heartbeat_at",
+            "ended_at",
+            "active_seconds",
+            "masks_made",
+        ]
+        read_only_fields = fields
+
+
+class SessionStartSerializer(serializers.Serializer):
+    image = serializers.IntegerField(min_value=1)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    active_seconds = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, required=False)
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    datasets = serializers.ListField(child=serializers.DictField())
+
+
+class ModelStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    model_type = serializers.CharField()
+    round = serializers.IntegerField()
+    trained_on = serializers.CharField()
+    is_official = serializers.BooleanField()
+    hint = serializers.CharField(allow_null=True)
+
+
+class PredictedMaskSerializer(serializers.Serializer):
+    rle = serializers.DictField()
+    bbox = serializers.ListField(child=serializers.FloatField())
+    area = serializers.IntegerField()
+    predicted_iou = serializers.FloatField()
+    logits_id = serializers.CharField()
+
+
+class PredictAnswerSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    masks = PredictedMaskSerializer(many=True)
+    model = ModelStatusSerializer()
+    embedding_computed = serializers.BooleanField()

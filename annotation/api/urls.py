@@ -1,0 +1,23 @@
+from django.urls import include, path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from annotation.api.views.account import MeView, ModelStatusView
+from annotation.api.views.datasets import DatasetViewSet, ImportJobViewSet
+from annotation.api.views.images import ImageViewSet
+from annotation.api.views.masks import MaskViewSet
+from annotation.api.views.sessions import SessionViewSet
+
+router = DefaultRouter()
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("images", ImageViewSet, basename="image")
+router.register("masks", MaskViewSet, basename="mask")
+router.register("sessions", SessionViewSet, basename="session")
+router.register("import-jobs", ImportJobViewSet, basename="importjob")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("me/", MeView.as_view(), name="api-me"),
+    path("model/", ModelStatusView.as_view(), name="api-model"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,128 @@
+"""Images: listing with filters, the file itself (members only, never public media), predict,
+release / complete, stage changes and re-queueing the embedding."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.api import serializers as s
+from annotation.api.base import ServiceErrorMixin, choice_param, id_param
+from annotation.models import EmbeddingStatus, ImageStatus, Stage
+from annotation.services import access, embeddings, predict, storage, work
+from annotation.services.errors import Conflict
+
+FILTERS = [
+    OpenApiParameter("dataset", int, description="dataset id"),
+    OpenApiParameter("stage", int, enum=Stage.values),
+    OpenApiParameter("status", str, enum=ImageStatus.values),
+    OpenApiParameter("embedding_status", str, enum=EmbeddingStatus.values),
+]
+
+
+def filter_images(images: QuerySet, params) -> QuerySet:
+    """Apply the stage / status / embedding_status query filters (400 for unknown values)."""
+    stage = choice_param(params, "stage", Stage.values, int)
+    image_status = choice_param(params, "status", ImageStatus.values)
+    embedding_status = choice_param(params, "embedding_status", EmbeddingStatus.values)
+    if stage is not None:
+        images = images.filter(stage=stage)
+    if image_status is not None:
+        images = images.filter(status=image_status)
+    if embedding_status is not None:
+        images = images.filter(embedding_status=embedding_status)
+    return images.order_by("created_at", "pk")
+
+
+@extend_schema(parameters=FILTERS)
+class ImageViewSet(
+    ServiceErrorMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Images of the user's datasets. Deleting (admins) also deletes the image's masks."""
+
+    serializer_class = s.ImageSerializer
+
+    def get_queryset(self):
+        images = access.visible_images(self.request.user)
+        if self.action != "list":
+            return images
+        dataset = id_param(self.request.query_params, "dataset")
+        if dataset is not None:
+            images = images.filter(dataset_id=dataset)
+        return filter_images(images, self.request.query_params)
+
+    def perform_destroy(self, instance):
+        access.require_admin(self.request.user, instance.dataset, "delete images")
+        storage.delete_images([instance])
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def file(self, request: Request, pk=None):
+        """The stored image file (EXIF orientation applied: its pixels are the masks' frame)."""
+        image = self.get_object()
+        path = storage.image_path(image)
+        if not path.is_file():
+            raise Conflict(f"the file of image {image.pk} is missing from the server's storage")
+        response = FileResponse(open(path, "rb"), content_type=storage.content_type(image))
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+    @extend_schema(request=s.PredictSerializer, responses=s.PredictAnswerSerializer)
+    @action(detail=True, methods=["post"])
+    def predict(self, request: Request, pk=None) -> Response:
+        """Up to three masks (COCO RLE) with predicted IoU for point (+/-) and box prompts,
+        computed on the cached embedding; pass a mask's logits_id back as mask_input_id to
+        refine it with the next click."""
+        image = self.get_object()
+        body = s.PredictSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(predict.predict(image, request.user, **body.validated_data))
+
+    @extend_schema(request=s.ReleaseSerializer, responses=s.ImageSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, pk=None) -> Response:
+        """Give back an image you hold (skip=true sets it aside)."""
+        image = self.get_object()
+        body = s.ReleaseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        image = work.release_image(image, request.user, skip=body.validated_data["skip"])
+        return Response(s.ImageSerializer(image).data)
+
+    @extend_schema(request=None, responses=s.ImageSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk=None) -> Response:
+        """Mark an image you hold as done in its stage."""
+        image = work.complete_image(self.get_object(), request.user)
+        return Response(s.ImageSerializer(image).data)
+
+    @extend_schema(request=s.StageSerializer, responses=s.ImageSerializer)
+    @action(detail=True, methods=["post"])
+    def stage(self, request: Request, pk=None) -> Response:
+        """Move the image to a stage (admins)."""
+        image = self.get_object()
+        access.require_admin(request.user, image.dataset, "change stages")
+        body = s.StageSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        work.change_stage(image.dataset, [image.pk], data["stage"], data["status"])
+        image.refresh_from_db()
+        return Response(s.ImageSerializer(image).data)
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(s.ImageSerializer)})
+    @action(detail=True, methods=["post"])
+    def embed(self, request: Request, pk=None) -> Response:
+        """Queue the image's embedding again (admins), e.g. after it failed."""
+        image = self.get_object()
+        access.require_admin(request.user, image.dataset, "queue embeddings")
+        embeddings.queue_embedding(image)
+        return Response(s.ImageSerializer(image).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,58 @@
+"""python manage.py import_images DATASET PATH [--short-side N] [--create]"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.models import Dataset
+from annotation.services.errors import ServiceError
+from annotation.services.imports import import_path
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the images of a folder (recursively) or a zip archive on this machine into a "
+        "dataset. Duplicates (same file already in the dataset) are skipped; each bad file is "
+        "reported with its reason while the good ones are imported. Exits nonzero when nothing "
+        "was imported and some files were rejected."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("dataset", help="dataset name or id")
+        parser.add_argument("path", help="a folder or a .zip file")
+        parser.add_argument(
+            "--short-side",
+            type=int,
+            default=None,
+            help="downscale so the shorter side is at most N pixels (SA-1B's release used 1500)",
+        )
+        parser.add_argument(
+            "--create", action="store_true", help="create the dataset if there is none by that name"
+        )
+
+    def handle(self, *args, **options) -> None:
+        dataset = self._dataset(options["dataset"], options["create"])
+        try:
+            report = import_path(dataset, options["path"], short_side=options["short_side"])
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
+        for item in report.imported:
+            self.stdout.write(f"imported  {item['name']} -> image {item['id']}")
+        for item in report.duplicates:
+            self.stdout.write(f"duplicate {item['name']} (image {item['existing_id']})")
+        for item in report.rejected:
+            self.stdout.write(f"rejected  {item['name']}: {item['reason']}")
+        self.stdout.write(f"{dataset.name}: {report.summary()}")
+        if not report.imported and report.rejected:
+            raise CommandError("nothing was imported")
+
+    def _dataset(self, ref: str, create: bool) -> Dataset:
+        dataset = Dataset.objects.filter(name=ref).first()
+        if dataset is None and ref.isdigit():
+            dataset = Dataset.objects.filter(pk=int(ref)).first()
+        if dataset is None:
+            if not create:
+                raise CommandError(f"no dataset named {ref!r} (add --create to create it)")
+            dataset = Dataset.objects.create(name=ref)
+            self.stdout.write(f"created dataset {dataset.name!r} (id {dataset.pk})")
+        return dataset

@@ -1,0 +1,237 @@
+"""The annotation data model. Constraints that keep the data right live in the database."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class Stage(models.IntegerChoices):
+    """The paper's three data-engine stages."""
+
+    ASSISTED_MANUAL = 1, "assisted-manual"
+    SEMI_AUTOMATIC = 2, "semi-automatic"
+    FULLY_AUTOMATIC = 3, "fully automatic"
+
+
+class ImageStatus(models.TextChoices):
+    PENDING = "pending", "waiting for annotation in its stage"
+    DONE = "done", "annotated in its stage"
+    SKIPPED = "skipped", "set aside by an annotator"
+
+
+class EmbeddingStatus(models.TextChoices):
+    NONE = "none"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class MaskSource(models.TextChoices):
+    MANUAL = "manual"
+    MODEL_ASSISTED = "model_assisted"
+    PREFILLED = "prefilled"
+    AUTOMATIC = "automatic"
+    IMPORTED = "imported"
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetMembership(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dataset_memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset_id", "user_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.dataset} ({self.role})"
+
+
+class Image(models.Model):
+    """A stored image. ``sha256`` hashes the file as imported (duplicates are found by it);
+    ``content_sha256`` hashes the stored file, whose pixels the embedding is computed from (they
+    differ when import applied EXIF orientation or a downscale)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
+    file = models.CharField(max_length=500, help_text="path relative to MEDIA_ROOT")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    content_sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=16)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    file_size = models.PositiveBigIntegerField()
+    stage = models.PositiveSmallIntegerField(choices=Stage.choices, default=Stage.ASSISTED_MANUAL)
+    status = models.CharField(max_length=16, choices=ImageStatus.choices, default="pending")
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="held_images",
+    )
+    held_until = models.DateTimeField(null=True, blank=True)
+    embedding_status = models.CharField(
+        max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.NONE
+    )
+    embedding_error = models.TextField(blank=True)
+    embedding_key = models.CharField(
+        max_length=128, blank=True, help_text="encoder key the embedding status refers to"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "sha256"], name="image_unique_hash"),
+        ]
+        indexes = [models.Index(fields=["dataset", "stage", "status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.width}x{self.height})"
+
+
+class AnnotatorSession(models.Model):
+    """Time one annotator spent on one image; heartbeats count active seconds."""
+
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotator_sessions"
+    )
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="sessions")
+    stage = models.PositiveSmallIntegerField(choices=Stage.choices)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_heartbeat_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    active_seconds = models.FloatField(default=0.0)
+    masks_made = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "image"],
+                condition=models.Q(ended_at__isnull=True),
+                name="session_one_open_per_annotator_image",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.annotator} on image {self.image_id}"
+
+
+class Mask(models.Model):
+    """One object mask as COCO RLE, with where it came from (SA-1B's per-annotation fields)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="masks")
+    rle = models.JSONField(help_text='COCO RLE {"size": [h, w], "counts": str}')
+    bbox = models.JSONField(help_text="[x, y, w, h] computed from the RLE")
+    area = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=MaskSource.choices)
+    stage = models.PositiveSmallIntegerField(choices=Stage.choices)
+    predicted_iou = models.FloatField(null=True, blank=True)
+    stability_score = models.FloatField(null=True, blank=True)
+    point_coords = models.JSONField(null=True, blank=True, help_text="[[x, y]] (SA-1B)")
+    crop_box = models.JSONField(null=True, blank=True, help_text="[x, y, w, h] (SA-1B)")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="masks",
+    )
+    model_version = models.ForeignKey(
+        "modeltrain.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="masks",
+    )
+    session = models.ForeignKey(
+        AnnotatorSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="masks"
+    )
+    seconds_spent = models.FloatField(default=0.0)
+    client_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "client_id"], name="mask_unique_client_id"),
+            models.CheckConstraint(
+                condition=models.Q(seconds_spent__gte=0), name="mask_seconds_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"mask {self.pk} on image {self.image_id} ({self.source})"
+
+
+class MaskPrompt(models.Model):
+    """The clicks and box behind an accepted mask, in the order they were given, so retraining
+    can replay real interactions."""
+
+    mask = models.OneToOneField(Mask, on_delete=models.CASCADE, related_name="prompt")
+    points = models.JSONField(default=list, help_text="[[x, y], ...] in click order")
+    labels = models.JSONField(default=list, help_text="1 = foreground, 0 = background, per point")
+    box = models.JSONField(null=True, blank=True, help_text="[x0, y0, x1, y1]")
+    chosen_index = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="which of the multimask candidates was accepted"
+    )
+
+    def __str__(self) -> str:
+        return f"prompt of mask {self.mask_id}: {len(self.points)} clicks"
+
+
+class ImportJob(models.Model):
+    """An import of a folder or zip on the server, run by a cpu worker; the report is kept."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
+    path = models.CharField(max_length=1000)
+    short_side = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.path} into {self.dataset} ({self.status})"

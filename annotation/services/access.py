@@ -1,0 +1,100 @@
+"""Who may see and change what. Staff users administer everything; everyone else sees only the
+datasets they are members of (other datasets answer 404, not 403, so their existence does not
+leak), and a dataset's admins import, change stages and manage members."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from annotation.models import (
+    AnnotatorSession,
+    Dataset,
+    DatasetMembership,
+    Image,
+    ImportJob,
+    Mask,
+    Role,
+)
+from annotation.services.errors import NotAllowed
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def visible_datasets(user: User) -> QuerySet[Dataset]:
+    if not user.is_authenticated:
+        return Dataset.objects.none()
+    if user.is_staff:
+        return Dataset.objects.all()
+    return Dataset.objects.filter(memberships__user=user)
+
+
+def visible_images(user: User) -> QuerySet[Image]:
+    return Image.objects.filter(dataset__in=visible_datasets(user))
+
+
+def visible_masks(user: User) -> QuerySet[Mask]:
+    return Mask.objects.filter(image__dataset__in=visible_datasets(user))
+
+
+def visible_sessions(user: User) -> QuerySet[AnnotatorSession]:
+    """Own sessions, plus every session in the datasets the user administers."""
+    if not user.is_authenticated:
+        return AnnotatorSession.objects.none()
+    if user.is_staff:
+        return AnnotatorSession.objects.all()
+    administered = DatasetMembership.objects.filter(user=user, role=Role.ADMIN).values("dataset")
+    return AnnotatorSession.objects.filter(Q(annotator=user) | Q(image__dataset__in=administered))
+
+
+def visible_import_jobs(user: User) -> QuerySet[ImportJob]:
+    """Import jobs of the datasets the user administers."""
+    if not user.is_authenticated:
+        return ImportJob.objects.none()
+    if user.is_staff:
+        return ImportJob.objects.all()
+    administered = DatasetMembership.objects.filter(user=user, role=Role.ADMIN).values("dataset")
+    return ImportJob.objects.filter(dataset__in=administered)
+
+
+def role_in(user: User, dataset: Dataset) -> str | None:
+    """The user's role in the dataset ("admin" for staff), None for outsiders."""
+    if not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return Role.ADMIN
+    membership = DatasetMembership.objects.filter(user=user, dataset=dataset).first()
+    return membership.role if membership else None
+
+
+def can_administer(user: User, dataset: Dataset) -> bool:
+    return role_in(user, dataset) == Role.ADMIN
+
+
+def require_admin(user: User, dataset: Dataset, action: str) -> None:
+    if not can_administer(user, dataset):
+        raise NotAllowed(f"only admins of dataset {dataset.name!r} may {action}")
+
+
+def require_staff(user: User, action: str) -> None:
+    if not (user.is_authenticated and user.is_staff):
+        raise NotAllowed(f"only site admins (staff) may {action}")
+
+
+def can_edit_mask(user: User, mask: Mask) -> bool:
+    """Authors edit their own masks; reviewers and admins edit any in their datasets."""
+    if mask.author_id is not None and mask.author_id == user.pk:
+        return True
+    return role_in(user, mask.image.dataset) in (Role.REVIEWER, Role.ADMIN)
+
+
+def set_membership(dataset: Dataset, user: AbstractBaseUser, role: str) -> DatasetMembership:
+    membership, _ = DatasetMembership.objects.update_or_create(
+        dataset=dataset, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def remove_membership(dataset: Dataset, user: AbstractBaseUser) -> bool:
+    deleted, _ = DatasetMembership.objects.filter(dataset=dataset, user=user).delete()
+    return deleted > 0

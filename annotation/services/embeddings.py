@@ -1,0 +1,101 @@
+"""Image embeddings: computed once per image and encoder (in a gpu worker ahead of the annotator,
+or on demand by the first click) and kept in the content-addressed embedding store."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import transaction
+
+from annotation.models import EmbeddingStatus, Image
+from annotation.services.errors import EmbeddingUnavailable
+from annotation.services.storage import image_path
+from engine.embedding import Embedding
+from engine.images import load_image
+from engine.store import EmbeddingStore
+from modeltrain.models import ModelVersion
+from modeltrain.runtime import get_predictor
+from modeltrain.services import get_active_version
+
+logger = logging.getLogger(__name__)
+
+
+def embedding_store() -> EmbeddingStore:
+    return _store(str(settings.EMBEDDING_DIR), settings.EMBEDDING_CACHE_MAX_BYTES)
+
+
+@lru_cache(maxsize=4)
+def _store(root: str, max_bytes: int) -> EmbeddingStore:
+    # One store object per process and directory: it keeps a running size total between puts.
+    return EmbeddingStore(root, max_bytes)
+
+
+def get_or_compute_embedding(image: Image, version: ModelVersion) -> tuple[Embedding, bool]:
+    """The image's embedding under ``version``'s encoder, and whether it was computed now.
+
+    Computes it when the store does not have it; if two requests race, both compute and the
+    store's atomic rename keeps one. Records the outcome on the image (embedding status, error,
+    key) and raises EmbeddingUnavailable when the file cannot be read or the encoder fails.
+    """
+    store = embedding_store()
+    key = version.encoder_key
+    embedding = store.get(image.content_sha256, key)
+    if embedding is not None:
+        if image.embedding_status != EmbeddingStatus.DONE or image.embedding_key != key:
+            _set_status(image, EmbeddingStatus.DONE, key)
+        return embedding, False
+    # Loaded first: a model that cannot load is the server's problem, not the image's.
+    predictor = get_predictor(version.pk)
+    _set_status(image, EmbeddingStatus.RUNNING, key)
+    try:
+        pixels = load_image(
+            image_path(image),
+            max_pixels=max(settings.IMPORT_MAX_PIXELS, image.width * image.height),
+        ).array
+        if pixels.shape[:2] != (image.height, image.width):
+            raise ValueError(
+                f"stored file is {pixels.shape[1]}x{pixels.shape[0]}, the image row says "
+                f"{image.width}x{image.height}"
+            )
+        embedding = predictor.embed(pixels)
+        store.put(image.content_sha256, key, embedding)
+    except Exception as exc:  # any failure must be visible on the image, not lost in a log
+        message = f"{exc.__class__.__name__}: {exc}"
+        logger.warning("embedding image %s failed: %s", image.pk, message)
+        _set_status(image, EmbeddingStatus.FAILED, key, message)
+        raise EmbeddingUnavailable(
+            f"the embedding of image {image.pk} could not be computed: {message}"
+        ) from exc
+    _set_status(image, EmbeddingStatus.DONE, key)
+    return embedding, True
+
+
+def embed_image(image: Image) -> bool:
+    """The gpu task's work: make sure the active model's embedding of ``image`` exists. Returns
+    False when it failed (recorded on the image); re-running after success costs one lookup."""
+    try:
+        get_or_compute_embedding(image, get_active_version())
+    except EmbeddingUnavailable:
+        return False
+    return True
+
+
+def queue_embedding(image: Image) -> None:
+    """Queue (again) the embedding of an image, e.g. after a failure was fixed or a worker died
+    while it was running (the task is idempotent: an existing embedding is only looked up)."""
+    from annotation.tasks import embed_image as embed_task
+
+    with transaction.atomic():
+        _set_status(image, EmbeddingStatus.QUEUED, image.embedding_key)
+        embed_task.delay_on_commit(image.pk)
+
+
+def _set_status(image: Image, status: str, key: str, error: str = "") -> None:
+    # A targeted UPDATE, so an embedding finishing does not overwrite a hold or a stage change
+    # made meanwhile by a request holding an older copy of the row.
+    Image.objects.filter(pk=image.pk).update(
+        embedding_status=status, embedding_key=key, embedding_error=error[:2000]
+    )
+    image.embedding_status, image.embedding_key, image.embedding_error = status, key, error[:2000]

@@ -1,0 +1,160 @@
+"""Accepting, correcting and deleting masks. The RLE is checked against its image's size and the
+box and area are computed here from it; nothing geometric is taken from the client on trust."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from annotation.models import AnnotatorSession, Image, Mask, MaskPrompt, MaskSource, Role
+from annotation.services.access import can_edit_mask, role_in
+from annotation.services.errors import InvalidInput, NotAllowed
+from annotation.services.predict import check_prompts
+from engine import rle as rle_codec
+from modeltrain.models import ModelVersion
+from modeltrain.services import get_active_version
+
+ANNOTATOR_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
+NO_MODEL_SOURCES = (MaskSource.MANUAL, MaskSource.IMPORTED)
+
+
+def accept_mask(
+    image: Image,
+    user: AbstractBaseUser,
+    *,
+    rle: Any,
+    source: str,
+    client_id: uuid.UUID | None = None,
+    model_version: ModelVersion | None = None,
+    session: AnnotatorSession | None = None,
+    seconds_spent: float = 0.0,
+    predicted_iou: float | None = None,
+    stability_score: float | None = None,
+    point_coords: list[list[float]] | None = None,
+    crop_box: list[float] | None = None,
+    prompt: dict[str, Any] | None = None,
+) -> tuple[Mask, bool]:
+    """Store a mask on ``image``; returns (mask, created).
+
+    With a ``client_id`` already used on this image (a double submission or a retry after a
+    network error) the existing mask is returned and nothing is written.
+    """
+    if client_id is not None:
+        existing = Mask.objects.filter(image=image, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    _check_source(image, user, source)
+    rle, bbox, area = _geometry(image, rle)
+    if source in NO_MODEL_SOURCES:
+        if model_version is not None:
+            raise InvalidInput(f"a {source} mask has no model version")
+    elif model_version is None:
+        model_version = get_active_version()
+    if session is not None:
+        _check_session(session, image, user)
+    if prompt is not None:
+        _check_prompt(image, prompt)
+    try:
+        with transaction.atomic():
+            mask = Mask.objects.create(
+                image=image,
+                rle=rle,
+                bbox=bbox,
+                area=area,
+                source=source,
+                stage=image.stage,
+                predicted_iou=predicted_iou,
+                stability_score=stability_score,
+                point_coords=point_coords,
+                crop_box=crop_box,
+                author=user if user.is_authenticated else None,
+                model_version=model_version,
+                session=session,
+                seconds_spent=seconds_spent,
+                client_id=client_id,
+            )
+            if prompt is not None:
+                MaskPrompt.objects.create(mask=mask, **_prompt_fields(prompt))
+    except IntegrityError:
+        existing = Mask.objects.filter(image=image, client_id=client_id).first()
+        if client_id is None or existing is None:
+            raise
+        return existing, False
+    return mask, True
+
+
+def update_mask(
+    mask: Mask,
+    user: AbstractBaseUser,
+    *,
+    rle: Any = None,
+    seconds_spent: float | None = None,
+    prompt: dict[str, Any] | None = None,
+) -> Mask:
+    """Correct a mask (its author, or a reviewer or admin of the dataset)."""
+    if not can_edit_mask(user, mask):
+        raise NotAllowed("only the mask's author, reviewers and admins may change it")
+    with transaction.atomic():
+        if rle is not None:
+            mask.rle, mask.bbox, mask.area = _geometry(mask.image, rle)
+        if seconds_spent is not None:
+            mask.seconds_spent = seconds_spent
+        mask.save()
+        if prompt is not None:
+            _check_prompt(mask.image, prompt)
+            MaskPrompt.objects.update_or_create(mask=mask, defaults=_prompt_fields(prompt))
+    return mask
+
+
+def delete_mask(mask: Mask, user: AbstractBaseUser) -> None:
+    if not can_edit_mask(user, mask):
+        raise NotAllowed("only the mask's author, reviewers and admins may delete it")
+    mask.delete()
+
+
+def _geometry(image: Image, rle: Any) -> tuple[dict[str, Any], list[float], int]:
+    try:
+        rle = rle_codec.validate(rle, expected_size=(image.height, image.width))
+    except rle_codec.RLEError as exc:
+        raise InvalidInput(f"invalid rle: {exc}") from exc
+    area = rle_codec.area(rle)
+    if area == 0:
+        raise InvalidInput("the mask is empty (no foreground pixel)")
+    return rle, rle_codec.bbox_xywh(rle), area
+
+
+def _check_source(image: Image, user: AbstractBaseUser, source: str) -> None:
+    if source not in MaskSource.values:
+        raise InvalidInput(f"source must be one of {', '.join(MaskSource.values)}")
+    if source not in ANNOTATOR_SOURCES and role_in(user, image.dataset) != Role.ADMIN:
+        raise NotAllowed(
+            f"{source!r} masks come from the engine's passes and imports; annotators create "
+            f"'manual' or 'model_assisted' masks"
+        )
+
+
+def _check_session(session: AnnotatorSession, image: Image, user: AbstractBaseUser) -> None:
+    if session.image_id != image.pk or session.annotator_id != user.pk:
+        raise InvalidInput("the session is not yours on this image")
+    if session.ended_at is not None:
+        raise InvalidInput("the session is finished; start a new one")
+
+
+def _check_prompt(image: Image, prompt: dict[str, Any]) -> None:
+    points: Sequence[Sequence[float]] = prompt.get("points") or []
+    labels: Sequence[int] = prompt.get("labels") or []
+    check_prompts(image, list(points), list(labels), prompt.get("box"))
+
+
+def _prompt_fields(prompt: dict[str, Any]) -> dict[str, Any]:
+    box = prompt.get("box")
+    return {
+        "points": [[float(x), float(y)] for x, y in prompt.get("points") or []],
+        "labels": [int(label) for label in prompt.get("labels") or []],
+        "box": [float(v) for v in box] if box is not None else None,
+        "chosen_index": prompt.get("chosen_index"),
+    }

@@ -1,0 +1,184 @@
+"""Answering a click: the engine's decoder on the cached embedding, masks out as COCO RLE.
+
+Each mask's low-res logits stay on the server (float16 in Django's shared cache for an hour)
+under a random id; the next click of the same object sends that id back as ``mask_input_id``
+so the decoder refines the previous mask instead of starting over. An unknown, expired or
+foreign id is a 400: the client then sends the clicks again without it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+
+from annotation.models import EmbeddingStatus, Image
+from annotation.services.embeddings import get_or_compute_embedding
+from annotation.services.errors import EmbeddingUnavailable, InvalidInput
+from engine import Prediction
+from engine import rle as rle_codec
+from modeltrain.models import ModelVersion
+from modeltrain.runtime import describe_version, get_predictor
+from modeltrain.services import get_active_version
+
+LOGITS_TTL_SECONDS = 3600
+LOGITS_SHAPE = (256, 256)
+MAX_POINTS = 100
+_LOGITS_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def predict(
+    image: Image,
+    user: AbstractBaseUser,
+    *,
+    points: Sequence[Sequence[float]] | None = None,
+    labels: Sequence[int] | None = None,
+    box: Sequence[float] | None = None,
+    mask_input_id: str | None = None,
+    multimask: bool = True,
+) -> dict[str, Any]:
+    """Masks for the prompts on ``image`` from the active model.
+
+    Args:
+        points: [[x, y], ...] in image pixels, 0 <= x <= width, 0 <= y <= height.
+        labels: one per point, 1 foreground, 0 background.
+        box: [x0, y0, x1, y1] in image pixels.
+        mask_input_id: a ``logits_id`` from an earlier answer on this image.
+    Returns:
+        {"image", "masks": [{"rle", "bbox" (XYWH), "area", "predicted_iou", "logits_id"}],
+         "model": which model answered and whether it is official, "embedding_computed"}.
+    Raises:
+        InvalidInput: empty or out-of-range prompts, unknown/expired/foreign mask_input_id.
+        EmbeddingUnavailable: the image's embedding failed or cannot be computed.
+    """
+    points, labels = list(points or []), list(labels or [])
+    check_prompts(image, points, labels, box)
+    version = get_active_version()
+    mask_logits = load_logits(mask_input_id, image, version) if mask_input_id else None
+    if image.embedding_status == EmbeddingStatus.FAILED and (
+        image.embedding_key == version.encoder_key
+    ):
+        raise EmbeddingUnavailable(
+            f"the embedding of image {image.pk} failed ({image.embedding_error}); a dataset "
+            f"admin can queue it again with POST /api/images/{image.pk}/embed/"
+        )
+    embedding, computed = get_or_compute_embedding(image, version)
+    try:
+        prediction = get_predictor(version.pk).decode(
+            embedding,
+            points=points or None,
+            labels=labels or None,
+            box=box,
+            mask_logits=mask_logits,
+            multimask=multimask,
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"the engine rejected the prompts: {exc}") from exc
+    return describe_prediction(prediction, image, version, user, embedding_computed=computed)
+
+
+def describe_prediction(
+    prediction: Prediction,
+    image: Image,
+    version: ModelVersion,
+    user: AbstractBaseUser,
+    *,
+    embedding_computed: bool,
+) -> dict[str, Any]:
+    """The predict answer: masks as compressed RLE with box, area and predicted IoU; the logits
+    stay on the server under ``logits_id`` (a 256x256 array would be ~90 KB of JSON each)."""
+    masks = []
+    for i, rle in enumerate(rle_codec.encode_batch(prediction.masks)):
+        masks.append(
+            {
+                "rle": rle,
+                "bbox": rle_codec.bbox_xywh(rle),
+                "area": rle_codec.area(rle),
+                "predicted_iou": round(float(prediction.iou[i]), 4),
+                "logits_id": save_logits(prediction.low_res_logits[i], image, version, user),
+            }
+        )
+    return {
+        "image": image.pk,
+        "masks": masks,
+        "model": describe_version(version),
+        "embedding_computed": embedding_computed,
+    }
+
+
+def check_prompts(
+    image: Image,
+    points: list[Sequence[float]],
+    labels: list[int],
+    box: Sequence[float] | None,
+) -> None:
+    """Raise InvalidInput for prompts the image cannot answer, with what is wrong."""
+    if not points and box is None:
+        raise InvalidInput("give at least one point or a box")
+    if len(points) > MAX_POINTS:
+        raise InvalidInput(f"at most {MAX_POINTS} points per prediction, got {len(points)}")
+    if len(labels) != len(points):
+        raise InvalidInput(f"{len(points)} points need {len(points)} labels, got {len(labels)}")
+    for i, point in enumerate(points):
+        if len(point) != 2 or not all(math.isfinite(v) for v in point):
+            raise InvalidInput(f"point {i} must be [x, y] with finite numbers")
+        x, y = point
+        if not (0 <= x <= image.width and 0 <= y <= image.height):
+            raise InvalidInput(
+                f"point {i} ({x}, {y}) is outside the {image.width}x{image.height} image"
+            )
+    for i, label in enumerate(labels):
+        if label not in (0, 1):
+            raise InvalidInput(f"label {i} must be 1 (foreground) or 0 (background), got {label}")
+    if box is not None:
+        if len(box) != 4 or not all(math.isfinite(v) for v in box):
+            raise InvalidInput("box must be [x0, y0, x1, y1] with finite numbers")
+        x0, y0, x1, y1 = box
+        if not (0 <= x0 <= x1 <= image.width and 0 <= y0 <= y1 <= image.height):
+            raise InvalidInput(
+                f"box {list(box)} must satisfy 0 <= x0 <= x1 <= {image.width} and "
+                f"0 <= y0 <= y1 <= {image.height}"
+            )
+
+
+def save_logits(
+    logits: np.ndarray, image: Image, version: ModelVersion, user: AbstractBaseUser
+) -> str:
+    logits_id = uuid.uuid4().hex
+    entry = {
+        "image": image.pk,
+        "encoder_key": version.encoder_key,
+        "user": user.pk,
+        "data": np.asarray(logits, dtype=np.float16).tobytes(),
+    }
+    cache.set(_cache_key(logits_id), entry, LOGITS_TTL_SECONDS)
+    return logits_id
+
+
+def load_logits(logits_id: str, image: Image, version: ModelVersion) -> np.ndarray:
+    """The (1, 256, 256) float32 logits saved under ``logits_id`` for this image and model."""
+    entry = cache.get(_cache_key(logits_id)) if _LOGITS_ID.match(logits_id) else None
+    if entry is None:
+        raise InvalidInput(
+            f"mask_input_id {logits_id!r} is unknown or expired (logits are kept "
+            f"{LOGITS_TTL_SECONDS // 60} minutes): send the clicks again without it"
+        )
+    if entry["image"] != image.pk:
+        raise InvalidInput(f"mask_input_id {logits_id!r} belongs to another image")
+    if entry["encoder_key"] != version.encoder_key:
+        raise InvalidInput(
+            f"mask_input_id {logits_id!r} came from a model version that is no longer active: "
+            "send the clicks again without it"
+        )
+    logits = np.frombuffer(entry["data"], dtype=np.float16).astype(np.float32)
+    return logits.reshape(1, *LOGITS_SHAPE)
+
+
+def _cache_key(logits_id: str) -> str:
+    return f"sade:predict-logits:{logits_id}"

@@ -1,0 +1,98 @@
+"""Annotator sessions: how long one annotator actively worked on one image.
+
+Active time only grows through heartbeats, and one heartbeat adds at most the time since the
+previous one, capped at HEARTBEAT_MAX_SECONDS: a tab left open over lunch does not count.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.models import AnnotatorSession, Image
+from annotation.services.errors import Conflict, InvalidInput, NotAllowed
+from annotation.services.work import extend_hold
+
+HEARTBEAT_MAX_SECONDS = 60.0
+
+
+def start_session(image: Image, user: AbstractBaseUser) -> tuple[AnnotatorSession, bool]:
+    """Open a session of ``user`` on ``image``; returns (session, created). An open session of
+    the same annotator on the same image is returned as it is (a reloaded page)."""
+    open_session = _open_session(image, user)
+    if open_session is not None:
+        return open_session, False
+    try:
+        with transaction.atomic():
+            session = AnnotatorSession.objects.create(
+                annotator=user, image=image, stage=image.stage, last_heartbeat_at=timezone.now()
+            )
+    except IntegrityError:
+        # A concurrent start won the one-open-session constraint.
+        session = _open_session(image, user)
+        if session is None:
+            raise
+        return session, False
+    return session, True
+
+
+def heartbeat_session(
+    session: AnnotatorSession, user: AbstractBaseUser, active_seconds: float | None = None
+) -> AnnotatorSession:
+    """Count active time and renew the annotator's hold on the image.
+
+    ``active_seconds`` is what the client saw as active since its last heartbeat; the server
+    adds no more than the time since the previous heartbeat, capped at HEARTBEAT_MAX_SECONDS.
+    """
+    _check_owner(session, user)
+    with transaction.atomic():
+        session = AnnotatorSession.objects.select_for_update().get(pk=session.pk)
+        if session.ended_at is not None:
+            raise Conflict(f"session {session.pk} is finished; start a new one")
+        _add_active_time(session, active_seconds)
+        session.save(update_fields=["active_seconds", "last_heartbeat_at"])
+    extend_hold(session.image, user)
+    return session
+
+
+def finish_session(
+    session: AnnotatorSession, user: AbstractBaseUser, active_seconds: float | None = None
+) -> AnnotatorSession:
+    """Close the session: a last bounded heartbeat, the end time and the masks made in it.
+    Finishing a finished session returns it unchanged."""
+    _check_owner(session, user)
+    with transaction.atomic():
+        session = AnnotatorSession.objects.select_for_update().get(pk=session.pk)
+        if session.ended_at is not None:
+            return session
+        _add_active_time(session, active_seconds)
+        session.ended_at = session.last_heartbeat_at
+        session.masks_made = session.masks.count()
+        session.save(
+            update_fields=["active_seconds", "last_heartbeat_at", "ended_at", "masks_made"]
+        )
+    return session
+
+
+def _add_active_time(session: AnnotatorSession, active_seconds: float | None) -> None:
+    if active_seconds is not None and active_seconds < 0:
+        raise InvalidInput("active_seconds cannot be negative")
+    now = timezone.now()
+    elapsed = max(0.0, (now - session.last_heartbeat_at).total_seconds())
+    added = min(elapsed, HEARTBEAT_MAX_SECONDS)
+    if active_seconds is not None:
+        added = min(added, active_seconds)
+    session.active_seconds += added
+    session.last_heartbeat_at = now
+
+
+def _open_session(image: Image, user: AbstractBaseUser) -> AnnotatorSession | None:
+    return AnnotatorSession.objects.filter(
+        image=image, annotator=user, ended_at__isnull=True
+    ).first()
+
+
+def _check_owner(session: AnnotatorSession, user: AbstractBaseUser) -> None:
+    if session.annotator_id != user.pk:
+        raise NotAllowed("only the session's annotator may send its heartbeats or finish it")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModeltrainConfig(AppConfig):
+    name = "modeltrain"
+    verbose_name = "Model versions and training"

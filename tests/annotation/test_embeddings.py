@@ -1,0 +1,74 @@
+"""Embeddings: computed once per image and encoder, status visible on the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from django.conf import settings
+
+from annotation.models import EmbeddingStatus
+from annotation.services.embeddings import embedding_store, get_or_compute_embedding
+from annotation.services.errors import EmbeddingUnavailable
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_embeddings(settings, tmp_path):
+    settings.EMBEDDING_DIR = tmp_path / "fresh-embeddings"
+
+
+def test_computes_on_first_use_then_reads_the_store(image, tiny_model, fresh_embeddings):
+    first, computed = get_or_compute_embedding(image, tiny_model)
+    second, computed_again = get_or_compute_embedding(image, tiny_model)
+
+    assert computed is True and computed_again is False
+    assert first.features.shape == (256, 64, 64)
+    assert first.original_size == (image.height, image.width)
+    assert torch.allclose(first.features.half().float(), second.features.float())
+    image.refresh_from_db()
+    assert image.embedding_status == EmbeddingStatus.DONE
+    assert image.embedding_key == tiny_model.encoder_key and image.embedding_error == ""
+
+
+def test_store_is_keyed_by_the_stored_content_and_the_encoder(image, tiny_model):
+    get_or_compute_embedding(image, tiny_model)
+
+    assert embedding_store().contains(image.content_sha256, tiny_model.encoder_key)
+
+
+def test_an_existing_embedding_marks_the_image_done(image, tiny_model):
+    get_or_compute_embedding(image, tiny_model)
+    image.embedding_status = EmbeddingStatus.QUEUED
+    image.save(update_fields=["embedding_status"])
+
+    _, computed = get_or_compute_embedding(image, tiny_model)
+
+    image.refresh_from_db()
+    assert computed is False and image.embedding_status == EmbeddingStatus.DONE
+
+
+def test_a_missing_file_marks_the_embedding_failed_with_the_reason(
+    dataset, tiny_model, fresh_embeddings
+):
+    image = factories.add_image(dataset, seed=42)
+    (Path(settings.MEDIA_ROOT) / image.file).unlink()
+
+    with pytest.raises(EmbeddingUnavailable, match="could not be computed"):
+        get_or_compute_embedding(image, tiny_model)
+
+    image.refresh_from_db()
+    assert image.embedding_status == EmbeddingStatus.FAILED
+    assert "cannot read" in image.embedding_error
+    assert image.embedding_key == tiny_model.encoder_key
+
+
+def test_a_changed_file_is_not_embedded_silently(dataset, tiny_model, fresh_embeddings):
+    image = factories.add_image(dataset, seed=43)
+    (Path(settings.MEDIA_ROOT) / image.file).write_bytes(factories.image_bytes(10, 10))
+
+    with pytest.raises(EmbeddingUnavailable, match="10x10"):
+        get_or_compute_embedding(image, tiny_model)

@@ -1,0 +1,135 @@
+"""Annotator sessions: one open per annotator and image, bounded active time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.models import AnnotatorSession, Image
+from annotation.services.errors import Conflict, InvalidInput, NotAllowed
+from annotation.services.masks import accept_mask
+from annotation.services.sessions import (
+    HEARTBEAT_MAX_SECONDS,
+    finish_session,
+    heartbeat_session,
+    start_session,
+)
+from annotation.services.work import claim_next_image
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def age(session: AnnotatorSession, seconds: float) -> None:
+    """Pretend the last heartbeat was ``seconds`` ago."""
+    AnnotatorSession.objects.filter(pk=session.pk).update(
+        last_heartbeat_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_start_opens_one_session_and_returns_it_again(image, annotator):
+    session, created = start_session(image, annotator)
+    again, created_again = start_session(image, annotator)
+
+    assert created and not created_again and again.pk == session.pk
+    assert session.stage == image.stage and session.ended_at is None
+
+
+def test_the_database_refuses_a_second_open_session(image, annotator):
+    start_session(image, annotator)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AnnotatorSession.objects.create(
+            annotator=annotator, image=image, stage=1, last_heartbeat_at=timezone.now()
+        )
+
+
+def test_a_finished_session_allows_a_new_one(image, annotator):
+    session, _ = start_session(image, annotator)
+    finish_session(session, annotator)
+
+    new, created = start_session(image, annotator)
+
+    assert created and new.pk != session.pk
+
+
+def test_heartbeat_adds_the_time_since_the_last_one(image, annotator):
+    session, _ = start_session(image, annotator)
+    age(session, 20)
+
+    session = heartbeat_session(session, annotator)
+
+    assert 19 <= session.active_seconds <= 22
+
+
+def test_an_idle_pause_counts_at_most_the_cap(image, annotator):
+    session, _ = start_session(image, annotator)
+    age(session, 3600)
+
+    session = heartbeat_session(session, annotator)
+
+    assert session.active_seconds == pytest.approx(HEARTBEAT_MAX_SECONDS)
+
+
+def test_client_reported_activity_can_only_lower_the_count(image, annotator):
+    session, _ = start_session(image, annotator)
+    age(session, 30)
+    session = heartbeat_session(session, annotator, active_seconds=5)
+    assert session.active_seconds == pytest.approx(5)
+
+    age(session, 10)
+    session = heartbeat_session(session, annotator, active_seconds=500)
+    assert 14 <= session.active_seconds <= 16
+
+
+def test_negative_activity_is_refused(image, annotator):
+    session, _ = start_session(image, annotator)
+    with pytest.raises(InvalidInput):
+        heartbeat_session(session, annotator, active_seconds=-1)
+
+
+def test_heartbeat_extends_the_hold_on_the_image(dataset, image, annotator):
+    claim_next_image(dataset, annotator, 1)
+    soon = timezone.now() + timedelta(seconds=5)
+    Image.objects.filter(pk=image.pk).update(held_until=soon)
+    session, _ = start_session(image, annotator)
+
+    heartbeat_session(session, annotator)
+
+    image.refresh_from_db()
+    assert image.held_until > soon + timedelta(seconds=60)
+
+
+def test_finish_records_end_time_and_masks_made(image, annotator, tiny_model):
+    session, _ = start_session(image, annotator)
+    for box in [(0, 0, 10, 10), (20, 20, 30, 30)]:
+        accept_mask(
+            image, annotator, rle=factories.rect_rle(image, *box), source="manual", session=session
+        )
+    age(session, 10)
+
+    session = finish_session(session, annotator)
+
+    assert session.ended_at is not None and session.masks_made == 2
+    assert 9 <= session.active_seconds <= 12
+    assert finish_session(session, annotator).ended_at == session.ended_at  # idempotent
+
+
+def test_heartbeat_on_a_finished_session_is_a_conflict(image, annotator):
+    session, _ = start_session(image, annotator)
+    finish_session(session, annotator)
+
+    with pytest.raises(Conflict, match="finished"):
+        heartbeat_session(session, annotator)
+
+
+def test_only_the_annotator_may_heartbeat_or_finish(image, annotator, dataset_admin):
+    session, _ = start_session(image, annotator)
+
+    with pytest.raises(NotAllowed):
+        heartbeat_session(session, dataset_admin)
+    with pytest.raises(NotAllowed):
+        finish_session(session, dataset_admin)
