@@ -4,6 +4,8 @@ or on demand by the first click) and kept in the content-addressed embedding sto
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 from django.conf import settings
@@ -32,6 +34,29 @@ def _store(root: str, max_bytes: int) -> EmbeddingStore:
     return EmbeddingStore(root, max_bytes)
 
 
+# The last few embeddings this process used, as the same objects: an annotator's clicks on one
+# image skip the disk read and hit the decoder's per-embedding cache (engine.SamPredictor).
+RECENT_EMBEDDINGS = 8
+_recent: OrderedDict[tuple[str, str, str], Embedding] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, str, str], embedding: Embedding) -> None:
+    with _recent_lock:
+        _recent[key] = embedding
+        _recent.move_to_end(key)
+        while len(_recent) > RECENT_EMBEDDINGS:
+            _recent.popitem(last=False)
+
+
+def _recall(key: tuple[str, str, str]) -> Embedding | None:
+    with _recent_lock:
+        embedding = _recent.get(key)
+        if embedding is not None:
+            _recent.move_to_end(key)
+        return embedding
+
+
 def get_or_compute_embedding(image: Image, version: ModelVersion) -> tuple[Embedding, bool]:
     """The image's embedding under ``version``'s encoder, and whether it was computed now.
 
@@ -41,8 +66,10 @@ def get_or_compute_embedding(image: Image, version: ModelVersion) -> tuple[Embed
     """
     store = embedding_store()
     key = version.encoder_key
-    embedding = store.get(image.content_sha256, key)
+    recent_key = (str(store.root), image.content_sha256, key)
+    embedding = _recall(recent_key) or store.get(image.content_sha256, key)
     if embedding is not None:
+        _remember(recent_key, embedding)
         if image.embedding_status != EmbeddingStatus.DONE or image.embedding_key != key:
             _set_status(image, EmbeddingStatus.DONE, key)
         return embedding, False
@@ -61,6 +88,7 @@ def get_or_compute_embedding(image: Image, version: ModelVersion) -> tuple[Embed
             )
         embedding = predictor.embed(pixels)
         store.put(image.content_sha256, key, embedding)
+        _remember(recent_key, embedding)
     except Exception as exc:  # any failure must be visible on the image, not lost in a log
         message = f"{exc.__class__.__name__}: {exc}"
         logger.warning("embedding image %s failed: %s", image.pk, message)

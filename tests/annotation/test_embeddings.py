@@ -9,6 +9,7 @@ import torch
 from django.conf import settings
 
 from annotation.models import EmbeddingStatus
+from annotation.services import embeddings as embeddings_service
 from annotation.services.embeddings import embedding_store, get_or_compute_embedding
 from annotation.services.errors import EmbeddingUnavailable
 from tests import factories
@@ -26,9 +27,13 @@ def test_computes_on_first_use_then_reads_the_store(image, tiny_model, fresh_emb
     second, computed_again = get_or_compute_embedding(image, tiny_model)
 
     assert computed is True and computed_again is False
+    assert second is first  # the process keeps recent embeddings as they are
     assert first.features.shape == (256, 64, 64)
     assert first.original_size == (image.height, image.width)
-    assert torch.allclose(first.features.half().float(), second.features.float())
+    embeddings_service._recent.clear()  # as a new process would: read from the store (fp16)
+    from_store, computed_later = get_or_compute_embedding(image, tiny_model)
+    assert computed_later is False and from_store.features.dtype == torch.float16
+    assert torch.allclose(first.features.half().float(), from_store.features.float())
     image.refresh_from_db()
     assert image.embedding_status == EmbeddingStatus.DONE
     assert image.embedding_key == tiny_model.encoder_key and image.embedding_error == ""
