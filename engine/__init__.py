@@ -1,12 +1,17 @@
 """SA Data Engine's model package: our own SAM in PyTorch (checkpoint-compatible with Meta's
-releases), the predictor (embed once, decode many) and the embedding cache. No Django here."""
+releases), the predictor (embed once, decode many), the automatic mask generator and the
+embedding cache. No Django here."""
 
+from engine.automatic import AutomaticConfig, AutomaticMask, AutomaticMaskGenerator
 from engine.embedding import Embedding
 from engine.predictor import BatchPrediction, Prediction, SamPredictor
 from engine.registry import MODEL_TYPES, CheckpointError, build_sam, encoder_key, save_checkpoint
 
 __all__ = [
     "MODEL_TYPES",
+    "AutomaticConfig",
+    "AutomaticMask",
+    "AutomaticMaskGenerator",
     "BatchPrediction",
     "CheckpointError",
     "Embedding",
