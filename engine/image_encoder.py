@@ -66,7 +66,11 @@ def attention_with_rel_pos(
             grid += rel_h[g0:g1, r0:r1, :, :, None]
             grid += rel_w[g0:g1, r0:r1, :, None, :]
             probs = torch.softmax(scores, dim=-1)
-            out[g0:g1, span] = torch.matmul(probs, v[g0:g1])
+            target = out[g0:g1, span]
+            if target.is_contiguous():  # always, for the chunk shapes chosen above
+                torch.matmul(probs, v[g0:g1], out=target)
+            else:
+                target.copy_(torch.matmul(probs, v[g0:g1]))
     return out
 
 

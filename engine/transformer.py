@@ -12,6 +12,20 @@ from engine.layers import MLPBlock
 Projections = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def _matmul_shared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for (B, m, k) and (B or 1, k, n) or (B or 1, m, k) and (B, k, n): a side with a
+    batch of 1 is shared by the whole batch, folded into one large product instead of being
+    broadcast (which would copy it B times)."""
+    if a.shape[0] == b.shape[0]:
+        return torch.matmul(a, b)
+    if b.shape[0] == 1:  # (B, m, k) @ (k, n)
+        return torch.matmul(a.reshape(-1, a.shape[2]), b[0]).view(a.shape[0], a.shape[1], -1)
+    # (m, k) @ (B, k, n): put the batch into the columns of one product.
+    batch, inner, cols = b.shape
+    out = torch.matmul(a[0], b.permute(1, 0, 2).reshape(inner, batch * cols))
+    return out.view(a.shape[1], batch, cols).permute(1, 0, 2)
+
+
 class Attention(nn.Module):
     """Multi-head attention with an optional down-projection of the internal width."""
 
@@ -33,6 +47,60 @@ class Attention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q (B, Nq, C), k and v (B, Nk, C) -> (B, Nq, C)."""
         return self.attend(self.q_proj(q), self.k_proj(k), self.v_proj(v))
+
+    def tokens_to_image(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``forward`` for few queries (prompt tokens, B x T) over many keys (image tokens,
+        B or 1 x N), without projecting the N keys and values.
+
+        Per head, q_h . (W_k,h x + b_k,h) = (W_k,h^T q_h) . x + const: the constant does not
+        change a softmax over keys, so scores come from the T queries folded into the key
+        projection; and sum_j p_j (W_v,h x_j + b_v,h) = W_v,h (sum_j p_j x_j) + b_v,h. With
+        T < head width this is the same function at about a third of the work.
+        """
+        heads, width = self.num_heads, self.internal_dim // self.num_heads
+        batch, tokens, channels = q.shape[0], q.shape[1], k.shape[2]
+        q_heads = self.q_proj(q).view(batch, tokens, heads, width)
+        folded = torch.einsum("bthc,hcd->bhtd", q_heads, self.k_proj.weight.view(heads, width, -1))
+        folded = folded.reshape(batch, heads * tokens, channels) * width**-0.5
+        scores = _matmul_shared(folded, k.transpose(1, 2))  # (B, heads*T, N)
+        pooled = _matmul_shared(torch.softmax(scores, dim=-1), v)  # (B, heads*T, C)
+        pooled = pooled.view(batch, heads, tokens, channels)
+        out = torch.einsum("bhtd,hcd->bthc", pooled, self.v_proj.weight.view(heads, width, -1))
+        out = out + self.v_proj.bias.view(heads, width)
+        return self.out_proj(out.reshape(batch, tokens, self.internal_dim))
+
+    def image_to_tokens(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        projected_q: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``forward`` for many queries (image tokens, B or 1 x N) over few keys (prompt
+        tokens, B x T), without projecting the N queries (unless ``projected_q``, the
+        q_proj of ``q``, is given) or the N outputs.
+
+        Per head, (W_q,h x + b_q,h) . k_h = x . (W_q,h^T k_h) + b_q,h . k_h, and the output
+        projection distributes over the softmax average: W_o,h sum_t p_t v_t = sum_t p_t (W_o,h v_t).
+        """
+        heads, width = self.num_heads, self.internal_dim // self.num_heads
+        batch, tokens = k.shape[0], k.shape[1]
+        k_heads = self.k_proj(k).view(batch, tokens, heads, width) * width**-0.5
+        v_heads = self.v_proj(v).view(batch, tokens, heads, width)
+        if projected_q is not None:
+            q_heads = projected_q.view(projected_q.shape[0], -1, heads, width)
+            scores = torch.einsum("bnhc,bthc->bnht", q_heads, k_heads)
+        else:
+            w_q = self.q_proj.weight.view(heads, width, -1)
+            folded = torch.einsum("bthc,hcd->bdht", k_heads, w_q).reshape(batch, -1, heads * tokens)
+            bias = torch.einsum("bthc,hc->bht", k_heads, self.q_proj.bias.view(heads, width))
+            scores = _matmul_shared(q, folded) + bias.reshape(batch, 1, heads * tokens)
+        points = scores.shape[1]
+        probs = torch.softmax(scores.reshape(-1, points, heads, tokens), dim=-1)
+        w_o = self.out_proj.weight.view(-1, heads, width)  # (C, heads, width)
+        values = torch.einsum("bthc,dhc->bhtd", v_heads, w_o).reshape(batch, heads * tokens, -1)
+        out = torch.matmul(probs.reshape(-1, points, heads * tokens), values)
+        return out + self.out_proj.bias
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention on already projected (B or 1, N, internal_dim) inputs; a batch of 1 is
@@ -94,14 +162,19 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
 
-        k_t2i, v_t2i, q_i2t = image_projections or self.project_image(keys, key_pe)
         t2i, i2t = self.cross_attn_token_to_image, self.cross_attn_image_to_token
         q = queries + query_pe
-        queries = self.norm2(queries + t2i.attend(t2i.q_proj(q), k_t2i, v_t2i))
+        k = keys + key_pe
+        if image_projections is not None:
+            k_t2i, v_t2i, q_i2t = image_projections
+            queries = self.norm2(queries + t2i.attend(t2i.q_proj(q), k_t2i, v_t2i))
+        else:
+            q_i2t = None
+            queries = self.norm2(queries + t2i.tokens_to_image(q, k, keys))
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(keys + i2t.attend(q_i2t, i2t.k_proj(q), i2t.v_proj(queries)))
+        keys = self.norm4(keys + i2t.image_to_tokens(k, q, queries, projected_q=q_i2t))
         return queries, keys
 
 
@@ -143,5 +216,7 @@ class TwoWayTransformer(nn.Module):
         for i, layer in enumerate(self.layers):
             cached = first_layer_projections if i == 0 else None
             queries, keys = layer(queries, keys, tokens, image_pe, cached)
-        attn = self.final_attn_token_to_image(queries + tokens, keys + image_pe, keys)
+        attn = self.final_attn_token_to_image.tokens_to_image(
+            queries + tokens, keys + image_pe, keys
+        )
         return self.norm_final_attn(queries + attn), keys
