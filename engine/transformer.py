@@ -81,7 +81,8 @@ class Attention(nn.Module):
         q_proj of ``q``, is given) or the N outputs.
 
         Per head, (W_q,h x + b_q,h) . k_h = x . (W_q,h^T k_h) + b_q,h . k_h, and the output
-        projection distributes over the softmax average: W_o,h sum_t p_t v_t = sum_t p_t (W_o,h v_t).
+        projection distributes over the softmax average:
+        W_o,h sum_t p_t v_t = sum_t p_t (W_o,h v_t).
         """
         heads, width = self.num_heads, self.internal_dim // self.num_heads
         batch, tokens = k.shape[0], k.shape[1]
