@@ -127,10 +127,12 @@ class MaskDecoder(nn.Module):
         c1, c2 = up1.out_channels, up2.out_channels
         # (B, hw, C) @ (C, 2*2*c1): columns ordered (di, dj, c).
         w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)
-        x = (src @ w1).view(batch, cells, 4, c1) + up1.bias
-        x = F.gelu(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))
+        x = torch.addmm(up1.bias.repeat(4), src.reshape(batch * cells, -1), w1)
+        x = F.gelu(
+            F.layer_norm(x.view(batch, cells, 4, c1), (c1,), norm.weight, norm.bias, norm.eps)
+        )
         w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
-        x = F.gelu((x @ w2).view(batch, cells, 16, c2) + up2.bias)
+        x = F.gelu(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2))
         masks = x.reshape(batch, cells * 16, c2) @ hyper.transpose(1, 2)  # (B, hw*16, M)
         h, w = size
         masks = masks.view(batch, h, w, 2, 2, 2, 2, -1)  # (b, i, j, d1i, d1j, d2i, d2j, m)

@@ -88,20 +88,23 @@ class Attention(nn.Module):
         batch, tokens = k.shape[0], k.shape[1]
         k_heads = self.k_proj(k).view(batch, tokens, heads, width) * width**-0.5
         v_heads = self.v_proj(v).view(batch, tokens, heads, width)
+        # Scores as (B, heads * T, N): the softmax then runs over T with N innermost, many
+        # times faster than a softmax over a last dimension of a few elements.
         if projected_q is not None:
             q_heads = projected_q.view(projected_q.shape[0], -1, heads, width)
-            scores = torch.einsum("bnhc,bthc->bnht", q_heads, k_heads)
+            scores = torch.einsum("bthc,bnhc->bhtn", k_heads, q_heads)
         else:
             w_q = self.q_proj.weight.view(heads, width, -1)
-            folded = torch.einsum("bthc,hcd->bdht", k_heads, w_q).reshape(batch, -1, heads * tokens)
+            folded = torch.einsum("bthc,hcd->bhtd", k_heads, w_q).reshape(batch, heads * tokens, -1)
             bias = torch.einsum("bthc,hc->bht", k_heads, self.q_proj.bias.view(heads, width))
-            scores = _matmul_shared(q, folded) + bias.reshape(batch, 1, heads * tokens)
-        points = scores.shape[1]
-        probs = torch.softmax(scores.reshape(-1, points, heads, tokens), dim=-1)
+            scores = _matmul_shared(folded, q.transpose(1, 2))
+            scores = scores.view(batch, heads, tokens, -1) + bias.unsqueeze(-1)
+        probs = torch.softmax(scores.reshape(batch, heads, tokens, -1), dim=2)
         w_o = self.out_proj.weight.view(-1, heads, width)  # (C, heads, width)
         values = torch.einsum("bthc,dhc->bhtd", v_heads, w_o).reshape(batch, heads * tokens, -1)
-        out = torch.matmul(probs.reshape(-1, points, heads * tokens), values)
-        return out + self.out_proj.bias
+        probs = probs.reshape(batch, heads * tokens, -1).transpose(1, 2)
+        bias = self.out_proj.bias.expand(batch, probs.shape[1], -1)
+        return torch.baddbmm(bias, probs, values)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention on already projected (B or 1, N, internal_dim) inputs; a batch of 1 is
