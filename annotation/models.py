@@ -235,3 +235,114 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.path} into {self.dataset} ({self.status})"
+
+
+class Export(models.Model):
+    """An SA-1B or COCO export of a dataset's masks, written by a cpu worker under
+    MEDIA_ROOT/exports/<id>/ (see annotation.services.exports)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Format(models.TextChoices):
+        SA1B = "sa1b", "SA-1B tar shards"
+        COCO = "coco", "COCO instances JSON"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.SA1B)
+    filters = models.JSONField(default=dict, blank=True)
+    shard_size = models.PositiveIntegerField(default=1000, help_text="images per tar shard")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0, help_text="images written")
+    progress_total = models.PositiveIntegerField(default=0, help_text="images to write")
+    output = models.CharField(max_length=1000, blank=True, help_text="folder of the files")
+    report = models.JSONField(default=dict, blank=True, help_text="files, counts, skipped")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export {self.pk} of {self.dataset} ({self.status})"
+
+
+class AutomaticPass(models.Model):
+    """The model segmenting a selection of images on its own: stage 3's fully automatic pass or
+    stage 2's pre-fill. Each image is one gpu task; ``AutomaticPassImage`` rows record which are
+    done, so a pass survives killed workers and can be resumed."""
+
+    class Kind(models.TextChoices):
+        AUTOMATIC = "automatic", "fully automatic (stage 3)"
+        PREFILL = "prefill", "pre-fill of confident masks (stage 2)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="automatic_passes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    stage = models.PositiveSmallIntegerField(
+        choices=Stage.choices, null=True, blank=True, help_text="the stage selected, if any"
+    )
+    config = models.JSONField(help_text="every AutomaticConfig field the pass runs with")
+    model_version = models.ForeignKey(
+        "modeltrain.ModelVersion", on_delete=models.PROTECT, related_name="automatic_passes"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total_images = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} pass {self.pk} on {self.dataset} ({self.status})"
+
+
+class AutomaticPassImage(models.Model):
+    """One image of a pass: pending until its masks are written (in the same transaction)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    automatic_pass = models.ForeignKey(
+        AutomaticPass, on_delete=models.CASCADE, related_name="items"
+    )
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="automatic_items")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    mask_count = models.PositiveIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0, help_text="times its masks were written")
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["automatic_pass_id", "image_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["automatic_pass", "image"], name="automatic_item_unique_image"
+            ),
+        ]
+        indexes = [models.Index(fields=["automatic_pass", "status"])]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} in pass {self.automatic_pass_id} ({self.status})"

@@ -3,7 +3,14 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from annotation.api.views.account import MeView, ModelStatusView
+from annotation.api.views.automatic import AutomaticPassViewSet, DatasetAutomaticPassesView
 from annotation.api.views.datasets import DatasetViewSet, ImportJobViewSet
+from annotation.api.views.exports import (
+    DatasetAnnotationImportView,
+    DatasetExportsView,
+    DatasetStatsView,
+    ExportViewSet,
+)
 from annotation.api.views.images import ImageViewSet
 from annotation.api.views.masks import MaskViewSet
 from annotation.api.views.sessions import SessionViewSet
@@ -14,10 +21,26 @@ router.register("images", ImageViewSet, basename="image")
 router.register("masks", MaskViewSet, basename="mask")
 router.register("sessions", SessionViewSet, basename="session")
 router.register("import-jobs", ImportJobViewSet, basename="importjob")
+router.register("exports", ExportViewSet, basename="export")
+router.register("automatic-passes", AutomaticPassViewSet, basename="automaticpass")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
     path("model/", ModelStatusView.as_view(), name="api-model"),
+    path(
+        "datasets/<int:dataset_id>/automatic-passes/",
+        DatasetAutomaticPassesView.as_view(),
+        name="dataset-automatic-passes",
+    ),
+    path(
+        "datasets/<int:dataset_id>/exports/", DatasetExportsView.as_view(), name="dataset-exports"
+    ),
+    path(
+        "datasets/<int:dataset_id>/annotation-imports/",
+        DatasetAnnotationImportView.as_view(),
+        name="dataset-annotation-imports",
+    ),
+    path("datasets/<int:dataset_id>/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("", include(router.urls)),
 ]

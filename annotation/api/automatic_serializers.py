@@ -1,0 +1,57 @@
+"""Request and answer shapes of automatic passes."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from annotation.models import AutomaticPass, Stage
+
+
+class AutomaticPassSerializer(serializers.ModelSerializer):
+    done_images = serializers.IntegerField(read_only=True, help_text="images with masks written")
+    failed_images = serializers.IntegerField(read_only=True)
+    mask_count = serializers.IntegerField(read_only=True, help_text="masks written so far")
+
+    class Meta:
+        model = AutomaticPass
+        fields = [
+            "id",
+            "dataset",
+            "kind",
+            "stage",
+            "config",
+            "model_version",
+            "status",
+            "total_images",
+            "done_images",
+            "failed_images",
+            "mask_count",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class AutomaticPassLaunchSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=AutomaticPass.Kind.choices, default=AutomaticPass.Kind.AUTOMATIC
+    )
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=1_000_000,
+        help_text="the images to segment; leave out to take every image of a stage",
+    )
+    stage = serializers.ChoiceField(
+        choices=Stage.choices,
+        required=False,
+        help_text="take every image in this stage (default: 3 for automatic, 2 for prefill)",
+    )
+    config = serializers.DictField(
+        required=False,
+        help_text="AutomaticConfig fields overriding the kind's preset, e.g. "
+        '{"pred_iou_thresh": 0.9, "points_per_side": 16}',
+    )

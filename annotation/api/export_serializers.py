@@ -1,0 +1,68 @@
+"""Request and answer shapes of exports, annotation imports and dataset statistics."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from annotation.models import Export, MaskSource, Stage
+from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Export
+        fields = ["id", "dataset", "format", "filters", "shard_size", "status"]
+        fields += ["progress_done", "progress_total", "report", "error", "download_url"]
+        fields += ["created_by", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_download_url(self, export: Export) -> str | None:
+        if export.status != Export.Status.DONE:
+            return None
+        return reverse("export-download", args=[export.pk])
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=Export.Format.choices, default=Export.Format.SA1B)
+    shard_size = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_SHARD_SIZE,
+        default=DEFAULT_SHARD_SIZE,
+        help_text="images per tar",
+    )
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    source = serializers.ChoiceField(choices=MaskSource.choices, required=False)
+    model_version = serializers.IntegerField(min_value=1, required=False)
+    min_predicted_iou = serializers.FloatField(min_value=0, max_value=1, required=False)
+    min_stability_score = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+    FILTERS = ("stage", "source", "model_version", "min_predicted_iou", "min_stability_score")
+
+    def filters(self) -> dict:
+        return {key: self.validated_data[key] for key in self.FILTERS if key in self.validated_data}
+
+
+class AnnotationUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="a COCO instances JSON file or an SA-1B tar")
+
+
+class AnnotationImportReportSerializer(serializers.Serializer):
+    masks_imported = serializers.IntegerField()
+    imported = serializers.ListField(child=serializers.DictField())
+    already_imported = serializers.ListField(child=serializers.DictField())
+    skipped = serializers.ListField(child=serializers.DictField())
+
+
+class DatasetStatsSerializer(serializers.Serializer):
+    """For the schema: see annotation.services.stats for each part."""
+
+    dataset = serializers.DictField()
+    images = serializers.DictField()
+    masks_per_image = serializers.DictField()
+    seconds_per_mask = serializers.ListField(child=serializers.DictField())
+    annotators = serializers.ListField(child=serializers.DictField())
+    model_versions = serializers.ListField(child=serializers.DictField())
+    automatic_passes = serializers.ListField(child=serializers.DictField())

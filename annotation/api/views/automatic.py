@@ -1,0 +1,78 @@
+"""Automatic passes: launch one on a dataset (its admins), follow its progress, cancel or
+resume it."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.api.automatic_serializers import (
+    AutomaticPassLaunchSerializer,
+    AutomaticPassSerializer,
+)
+from annotation.api.base import ServiceErrorMixin, get_visible, id_param
+from annotation.models import AutomaticPass
+from annotation.services import access, automatic
+
+
+class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
+    """POST launches an automatic pass of the active model over images of the dataset (its
+    admins; 202, the pass runs in gpu workers); GET lists the dataset's passes."""
+
+    @extend_schema(responses=AutomaticPassSerializer(many=True))
+    def get(self, request: Request, dataset_id: int) -> Response:
+        dataset = get_visible(access.visible_datasets(request.user), dataset_id)
+        access.require_admin(request.user, dataset, "see automatic passes")
+        passes = automatic.visible_passes(request.user).filter(dataset=dataset)
+        return Response(AutomaticPassSerializer(passes, many=True).data)
+
+    @extend_schema(request=AutomaticPassLaunchSerializer, responses={202: AutomaticPassSerializer})
+    def post(self, request: Request, dataset_id: int) -> Response:
+        dataset = get_visible(access.visible_datasets(request.user), dataset_id)
+        access.require_admin(request.user, dataset, "launch automatic passes")
+        body = AutomaticPassLaunchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = automatic.launch_automatic_pass(
+            dataset,
+            request.user,
+            data["kind"],
+            image_ids=data.get("image_ids"),
+            config=data.get("config"),
+            stage=data.get("stage"),
+        )
+        run = automatic.with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
+        return Response(AutomaticPassSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(parameters=[OpenApiParameter("dataset", int)])
+class AutomaticPassViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
+    """Automatic passes of the datasets the user administers, with their progress (images
+    done of the total, masks written so far)."""
+
+    serializer_class = AutomaticPassSerializer
+
+    def get_queryset(self):
+        passes = automatic.visible_passes(self.request.user)
+        dataset = id_param(self.request.query_params, "dataset")
+        if self.action == "list" and dataset is not None:
+            passes = passes.filter(dataset_id=dataset)
+        return passes
+
+    @extend_schema(request=None, responses=AutomaticPassSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        """Stop a queued or running pass; masks already written stay."""
+        run = automatic.cancel_automatic_pass(self.get_object(), request.user)
+        return Response(AutomaticPassSerializer(run).data)
+
+    @extend_schema(request=None, responses={202: AutomaticPassSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk=None) -> Response:
+        """Queue again the images not done (failed ones included)."""
+        run = automatic.resume_automatic_pass(self.get_object(), request.user)
+        return Response(AutomaticPassSerializer(run).data, status=status.HTTP_202_ACCEPTED)

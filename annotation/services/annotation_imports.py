@@ -1,0 +1,397 @@
+"""Importing masks made elsewhere: SA-1B folders and tars (images and their JSON; an
+export's ``manifest.json`` and ``sa_images_ids.txt`` are ignored) and COCO instances files
+(polygons, RLE compressed or not, crowd regions), as masks with source ``imported``.
+
+- **SA-1B**: each ``<name>.jpg`` (or another image format) with its ``<name>.json``, loose in a
+  folder (recursively) or in ``.tar`` files (in the folder, or the path itself). The image goes
+  through the ordinary image import (``annotation.services.imports``, kept at its size: masks
+  are in its pixel frame); an image already in the dataset (same file) gets the masks.
+- **COCO**: images are matched by file name to the dataset's images (an image's original name
+  equal to ``file_name``, or ending in ``/`` + its base name); they must have the same size.
+
+Each image is all or nothing: its masks (and, for SA-1B, the image itself) are written in one
+transaction, and one bad annotation (RLE of another size, bad polygon, empty mask, bad field)
+leaves the whole image out, listed in the report's ``skipped`` with the reason, as are images
+without their JSON (or the reverse), unknown or ambiguous file names and annotations of image
+ids the file does not list. A file that is not COCO or SA-1B at all imports nothing
+(InvalidInput). Importing the same masks again adds nothing: each mask's ``client_id`` is
+derived from its pixels, and existing ones are counted as ``already_imported``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tarfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from annotation.models import Dataset, Image, Mask, MaskSource
+from annotation.services.coco import read_coco, segmentation_rle
+from annotation.services.errors import InvalidInput
+from annotation.services.imports import Candidate, import_images
+from annotation.services.sa1b import IDS_FILE, MANIFEST
+from annotation.services.storage import remove_unreferenced_files
+from engine import rle as rle_codec
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# What our own SA-1B export writes beside the shards: not image data.
+EXPORT_METADATA = (MANIFEST, IDS_FILE)
+CLIENT_ID_NAMESPACE = uuid.UUID("5a1b0000-c0c0-4e5a-9d1b-000000000001")
+
+
+@dataclass
+class AnnotationImportReport:
+    imported: list[dict[str, Any]] = field(default_factory=list)
+    already_imported: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def masks(self) -> int:
+        return sum(item["masks"] for item in self.imported)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "masks_imported": self.masks,
+            "imported": self.imported,
+            "already_imported": self.already_imported,
+            "skipped": self.skipped,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{self.masks} masks imported on {len(self.imported)} images, "
+            f"{len(self.already_imported)} images already imported, {len(self.skipped)} skipped"
+        )
+
+
+class _Skip(Exception):
+    """This image (and all its masks) is left out, for the reason given."""
+
+
+@dataclass(frozen=True)
+class _Pair:
+    name: str
+    image_name: str
+    read_image: Callable[[], bytes] | None
+    read_json: Callable[[], bytes] | None
+
+
+def import_annotations(
+    dataset: Dataset, path: str | Path, user: Any = None
+) -> AnnotationImportReport:
+    """Import a COCO JSON file, an SA-1B tar or a folder of SA-1B files or tars."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist")
+    report = AnnotationImportReport()
+    if path.is_dir():
+        _import_pairs(dataset, _folder_pairs(path, report), report, user)
+        return report
+    with open(path, "rb") as fh:
+        return import_annotation_file(dataset, fh, user)
+
+
+def import_annotation_file(
+    dataset: Dataset, fileobj: IO[bytes], user: Any = None
+) -> AnnotationImportReport:
+    """Import an open COCO JSON file or SA-1B tar (a path's file or an upload)."""
+    report = AnnotationImportReport()
+    head = fileobj.read(64)
+    fileobj.seek(0)
+    if head.lstrip()[:1] == b"{":
+        _import_coco(dataset, fileobj.read(), report, user)
+        return report
+    try:
+        archive = tarfile.open(fileobj=fileobj, mode="r:*")
+        members = archive.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InvalidInput(
+            f"neither COCO JSON nor a readable SA-1B tar archive ({exc.__class__.__name__})"
+        ) from exc
+    with archive:
+        _import_pairs(dataset, _tar_pairs("", archive, members, report), report, user)
+    return report
+
+
+def _folder_pairs(folder: Path, report: AnnotationImportReport) -> Iterator[_Pair]:
+    files: dict[str, dict[str, Path]] = {}
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for filename in sorted(names):
+            file = Path(root) / filename
+            relative = file.relative_to(folder).as_posix()
+            if relative in EXPORT_METADATA:
+                continue
+            if filename.lower().endswith(".tar"):
+                try:
+                    with tarfile.open(file) as archive:
+                        members = archive.getmembers()
+                        yield from _tar_pairs(relative + "/", archive, members, report)
+                except (tarfile.TarError, OSError, EOFError) as exc:
+                    report.skipped.append({"name": relative, "reason": f"unreadable tar: {exc}"})
+            else:
+                stem, kind = _kind(relative)
+                files.setdefault(stem, {})[kind] = file
+    for stem, group in sorted(files.items()):
+        yield _pair(stem, group, _read_limited)
+
+
+def _read_limited(file: Path) -> bytes:
+    if file.stat().st_size > settings.IMPORT_MAX_FILE_BYTES:
+        raise _Skip(f"{file.name} is over the limit of {settings.IMPORT_MAX_FILE_BYTES} bytes")
+    return file.read_bytes()
+
+
+def _tar_pairs(prefix: str, archive: tarfile.TarFile, members, report) -> Iterator[_Pair]:
+    groups: dict[str, dict[str, tarfile.TarInfo]] = {}
+    for member in members:
+        if member.isfile():
+            stem, kind = _kind(member.name)
+            groups.setdefault(stem, {})[kind] = member
+    for stem, group in sorted(groups.items()):
+        big = [m.name for m in group.values() if m.size > settings.IMPORT_MAX_FILE_BYTES]
+        if big:
+            report.skipped.append({"name": prefix + stem, "reason": f"{big[0]} is too large"})
+            continue
+
+        def read(member: tarfile.TarInfo) -> bytes:
+            fh = archive.extractfile(member)
+            if fh is None:
+                raise _Skip(f"{member.name} cannot be read from the tar")
+            return fh.read()
+
+        yield _pair(prefix + stem, group, read)
+
+
+def _kind(name: str) -> tuple[str, str]:
+    stem, suffix = os.path.splitext(name)
+    suffix = suffix.lower()
+    if suffix == ".json":
+        return stem, "json"
+    if suffix in IMAGE_SUFFIXES:
+        return stem, "image"
+    return name, "other"
+
+
+def _pair(stem: str, group: dict[str, Any], read: Callable[[Any], bytes]) -> _Pair:
+    image, record = group.get("image"), group.get("json")
+    # The image's own name (with its extension) becomes the stored image's original name.
+    extension = os.path.splitext(str(image.name))[1] if image is not None else ""
+    return _Pair(
+        stem,
+        stem + extension,
+        (lambda: read(image)) if image is not None else None,
+        (lambda: read(record)) if record is not None else None,
+    )
+
+
+def _import_pairs(dataset: Dataset, pairs: Iterator[_Pair], report, user: Any) -> None:
+    for pair in pairs:
+        if pair.read_image is None and pair.read_json is None:
+            report.skipped.append({"name": pair.name, "reason": "not an image or a JSON file"})
+        elif pair.read_json is None:
+            report.skipped.append({"name": pair.name, "reason": "the image has no JSON file"})
+        elif pair.read_image is None:
+            report.skipped.append({"name": pair.name, "reason": "the JSON file has no image"})
+        else:
+            try:
+                _import_pair(dataset, pair, report, user)
+            except _Skip as exc:
+                report.skipped.append({"name": pair.name, "reason": str(exc)})
+
+
+def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
+    assert pair.read_image is not None and pair.read_json is not None
+    try:
+        record = json.loads(pair.read_json())
+        header, annotations = record["image"], record["annotations"]
+        declared = (int(header["height"]), int(header["width"]))
+        if not isinstance(annotations, list):
+            raise TypeError("'annotations' is not a list")
+    except (ValueError, KeyError, TypeError, tarfile.TarError, OSError) as exc:
+        raise _Skip(f"not an SA-1B JSON file: {exc.__class__.__name__}: {exc}") from exc
+    masks = _sa1b_masks(annotations, declared)  # checked before the image is stored
+    try:
+        data = pair.read_image()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise _Skip(f"the image cannot be read: {exc}") from exc
+    new_files: list[str] = []
+    try:
+        with transaction.atomic():
+            image, created = _import_image(dataset, pair.image_name, data)
+            if created:
+                new_files.append(image.file)
+            if (image.height, image.width) != declared:
+                raise _Skip(
+                    f"the JSON says {declared[1]}x{declared[0]}, the image is stored as "
+                    f"{image.width}x{image.height} (EXIF orientation?)"
+                )
+            _store(image, masks, pair.name, report, user)
+    except BaseException:
+        remove_unreferenced_files(new_files)
+        raise
+
+
+def _import_image(dataset: Dataset, name: str, data: bytes) -> tuple[Image, bool]:
+    # short_side=0 keeps the size: the masks are in the file's pixel frame.
+    result = import_images(dataset, [Candidate(name, read=lambda: data)], short_side=0)
+    if result.rejected:
+        raise _Skip(f"the image was rejected: {result.rejected[0]['reason']}")
+    if result.imported:
+        return Image.objects.get(pk=result.imported[0]["id"]), True
+    return Image.objects.get(pk=result.duplicates[0]["existing_id"]), False
+
+
+def _sa1b_masks(annotations: list[Any], size: tuple[int, int]) -> list[dict[str, Any]]:
+    masks = []
+    for index, annotation in enumerate(annotations):
+        label = annotation.get("id", index) if isinstance(annotation, dict) else index
+        try:
+            if not isinstance(annotation, dict):
+                raise rle_codec.RLEError("an annotation must be an object")
+            masks.append(
+                {
+                    "rle": segmentation_rle(annotation.get("segmentation"), *size),
+                    "predicted_iou": _number(annotation, "predicted_iou"),
+                    "stability_score": _number(annotation, "stability_score"),
+                    "point_coords": _numbers(annotation, "point_coords", pairs=True),
+                    "crop_box": _numbers(annotation, "crop_box", pairs=False),
+                }
+            )
+        except rle_codec.RLEError as exc:
+            raise _Skip(f"annotation {label}: {exc}; none of this image's masks imported") from exc
+    return masks
+
+
+def _number(annotation: dict[str, Any], key: str) -> float | None:
+    value = annotation.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise rle_codec.RLEError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _numbers(annotation: dict[str, Any], key: str, *, pairs: bool) -> Any:
+    value = annotation.get(key)
+    if value is None:
+        return None
+    try:
+        if pairs:
+            points = [[float(x), float(y)] for x, y in value]
+            if points and all(math.isfinite(v) for p in points for v in p):
+                return points
+        elif len(value) == 4:
+            box = [float(v) for v in value]
+            if all(math.isfinite(v) for v in box):
+                return box
+    except (TypeError, ValueError):
+        pass
+    raise rle_codec.RLEError(f"{key} is malformed: {value!r}")
+
+
+def _store(image: Image, masks: list[dict[str, Any]], name: str, report, user: Any) -> None:
+    """Write the masks not already on the image (inside the caller's transaction)."""
+    new: dict[uuid.UUID, Mask] = {}
+    for fields in masks:
+        rle = fields["rle"]
+        area = rle_codec.area(rle)
+        if area == 0:
+            raise _Skip("a mask is empty (no foreground pixel); none of its masks imported")
+        digest = hashlib.sha256(json.dumps(rle, sort_keys=True).encode()).hexdigest()
+        client_id = uuid.uuid5(CLIENT_ID_NAMESPACE, digest)
+        new[client_id] = Mask(
+            image=image,
+            bbox=rle_codec.bbox_xywh(rle),
+            area=area,
+            source=MaskSource.IMPORTED,
+            stage=image.stage,
+            author=user if getattr(user, "is_authenticated", False) else None,
+            client_id=client_id,
+            **fields,
+        )
+    existing = set(
+        Mask.objects.filter(image=image, client_id__in=list(new)).values_list(
+            "client_id", flat=True
+        )
+    )
+    created = Mask.objects.bulk_create([m for cid, m in new.items() if cid not in existing])
+    entry = {"name": name, "image_id": image.pk, "masks": len(created)}
+    if created or not existing:
+        report.imported.append(entry)
+    else:
+        report.already_imported.append({**entry, "masks": len(existing)})
+
+
+def _import_coco(dataset: Dataset, data: bytes, report, user: Any) -> None:
+    images, grouped = read_coco(data)
+    listed = set()
+    for entry in images:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), int | str):
+            report.skipped.append({"name": repr(entry)[:80], "reason": "image entry without id"})
+            continue
+        listed.add(entry["id"])
+        name = str(entry.get("file_name") or f"image id {entry['id']}")
+        annotations = grouped.get(entry["id"], [])
+        if not annotations:
+            continue
+        try:
+            image = _match(dataset, entry, name)
+            masks = _coco_masks(annotations, image)
+            with transaction.atomic():
+                _store(image, masks, name, report, user)
+        except _Skip as exc:
+            report.skipped.append({"name": name, "reason": str(exc)})
+    for image_id in sorted(set(grouped) - listed, key=str):
+        count = len(grouped[image_id])
+        report.skipped.append(
+            {
+                "name": f"image id {image_id!r}",
+                "reason": f"{count} annotations refer to an image the file does not list",
+            }
+        )
+
+
+def _match(dataset: Dataset, entry: dict[str, Any], name: str) -> Image:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    candidates = list(
+        Image.objects.filter(dataset=dataset).filter(
+            Q(original_name=name) | Q(original_name=base) | Q(original_name__endswith="/" + base)
+        )[:10]
+    )
+    exact = [image for image in candidates if image.original_name == name]
+    if len(exact) == 1 or len(candidates) == 1:
+        image = exact[0] if exact else candidates[0]
+    elif not candidates:
+        raise _Skip(f"no image named {base!r} in dataset {dataset.name!r}")
+    else:
+        raise _Skip(f"{len(candidates)} images of the dataset are named {base!r}: ambiguous")
+    width, height = entry.get("width"), entry.get("height")
+    if (width, height) != (image.width, image.height):
+        raise _Skip(
+            f"the file says {width}x{height}, the dataset's image {image.pk} is "
+            f"{image.width}x{image.height}"
+        )
+    return image
+
+
+def _coco_masks(annotations: list[Any], image: Image) -> list[dict[str, Any]]:
+    masks = []
+    for index, annotation in enumerate(annotations):
+        label = annotation.get("id", index)
+        try:
+            rle = segmentation_rle(annotation.get("segmentation"), image.height, image.width)
+        except rle_codec.RLEError as exc:
+            raise _Skip(f"annotation {label}: {exc}; none of this image's masks imported") from exc
+        masks.append({"rle": rle, "predicted_iou": None, "stability_score": None})
+    return masks

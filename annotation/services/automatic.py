@@ -1,0 +1,302 @@
+"""Automatic passes: the model segmenting images on its own, stage 3's fully automatic pass and
+stage 2's pre-fill.
+
+A pass is one gpu task per image, so a killed worker loses at most the image it was on (late
+acknowledgement gives that message to the next worker). Each image's work is idempotent: one
+transaction replaces the masks this model version wrote with this pass's source on that image
+and marks the image done in the pass, so a redelivered or repeated task never duplicates a mask
+and never touches masks people drew, imported masks or another version's masks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import (
+    AutomaticPass,
+    AutomaticPassImage,
+    Dataset,
+    DatasetMembership,
+    Image,
+    Mask,
+    MaskSource,
+    Role,
+    Stage,
+)
+from annotation.services.access import User, require_admin
+from annotation.services.automatic_config import config_from_json, resolve_config
+from annotation.services.embeddings import get_or_compute_embedding
+from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.storage import image_path
+from engine import AutomaticMask, AutomaticMaskGenerator
+from engine.images import load_image
+from modeltrain.runtime import get_predictor
+from modeltrain.services import get_active_version
+
+logger = logging.getLogger(__name__)
+
+Kind, Status, ItemStatus = AutomaticPass.Kind, AutomaticPass.Status, AutomaticPassImage.Status
+SOURCE = {Kind.AUTOMATIC: MaskSource.AUTOMATIC, Kind.PREFILL: MaskSource.PREFILLED}
+DEFAULT_STAGE = {Kind.AUTOMATIC: Stage.FULLY_AUTOMATIC, Kind.PREFILL: Stage.SEMI_AUTOMATIC}
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+
+def launch_automatic_pass(
+    dataset: Dataset,
+    user: AbstractBaseUser,
+    kind: str,
+    image_ids: Iterable[int] | None = None,
+    config: dict | None = None,
+    stage: int | None = None,
+) -> AutomaticPass:
+    """Record a pass of the active model over images of ``dataset`` and queue it (admins).
+
+    The images are ``image_ids`` (all in the dataset, or the whole request is rejected), else
+    every image in ``stage``, by default stage 3 for kind automatic and stage 2 for prefill.
+    ``config`` overrides fields of the kind's preset (AutomaticConfig.paper() / .prefill()).
+    """
+    require_admin(user, dataset, "launch automatic passes")
+    resolved = resolve_config(kind, config)
+    ids, stage = _select_images(dataset, kind, image_ids, stage)
+    version = get_active_version()
+    from annotation.tasks import run_automatic_pass as run_task
+
+    with transaction.atomic():
+        run = AutomaticPass.objects.create(
+            dataset=dataset,
+            kind=kind,
+            stage=stage,
+            config=resolved,
+            model_version=version,
+            total_images=len(ids),
+            created_by=user,
+        )
+        AutomaticPassImage.objects.bulk_create(
+            [AutomaticPassImage(automatic_pass=run, image_id=pk) for pk in ids], batch_size=1000
+        )
+        run_task.delay_on_commit(run.pk)
+    return run
+
+
+def _select_images(
+    dataset: Dataset, kind: str, image_ids: Iterable[int] | None, stage: int | None
+) -> tuple[list[int], int | None]:
+    if image_ids is not None:
+        if stage is not None:
+            raise InvalidInput("give either image_ids or stage, not both")
+        ids = sorted(set(image_ids))
+        if not ids:
+            raise InvalidInput("image_ids is empty; leave it out to select a whole stage")
+        found = set(Image.objects.filter(dataset=dataset, pk__in=ids).values_list("pk", flat=True))
+        missing = [pk for pk in ids if pk not in found]
+        if missing:
+            raise InvalidInput(
+                f"images {missing[:20]} are not in dataset {dataset.name!r}", missing=missing
+            )
+        return ids, None
+    stage = DEFAULT_STAGE[kind] if stage is None else stage
+    if stage not in Stage.values:
+        raise InvalidInput(f"stage must be one of {Stage.values}, got {stage!r}")
+    ids = list(
+        Image.objects.filter(dataset=dataset, stage=stage)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        raise InvalidInput(f"dataset {dataset.name!r} has no image in stage {stage}")
+    return ids, stage
+
+
+def run_automatic_pass(pass_id: int) -> int:
+    """Queue one task per image of the pass not done yet; returns how many were queued.
+
+    Safe to call again (a redelivered message, a resume): done images are not queued, and an
+    image queued twice is written once more, not duplicated."""
+    run = AutomaticPass.objects.filter(pk=pass_id).first()
+    if run is None or run.status not in ACTIVE:
+        return 0
+    AutomaticPass.objects.filter(pk=run.pk, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now()
+    )
+    pending = list(
+        run.items.filter(status=ItemStatus.PENDING)
+        .order_by("image_id")
+        .values_list("image_id", flat=True)
+    )
+    from annotation.tasks import automatic_pass_image
+
+    for image_id in pending:  # called from a task, outside any transaction: queue now
+        automatic_pass_image.delay(run.pk, image_id)
+    if not pending:
+        finish_if_complete(run.pk)
+    return len(pending)
+
+
+def run_pass_image(pass_id: int, image_id: int, *, force: bool = False) -> str:
+    """Segment one image of a pass and store its masks; returns what happened ("done",
+    "failed", "skipped": already done or the pass is no longer active, "gone": deleted).
+    ``force`` runs the image even when it is done or the pass is over (its masks are replaced).
+    """
+    item = (
+        AutomaticPassImage.objects.select_related("automatic_pass__model_version", "image")
+        .filter(automatic_pass_id=pass_id, image_id=image_id)
+        .first()
+    )
+    if item is None:  # the image (or the pass) was deleted since it was queued
+        finish_if_complete(pass_id)
+        return "gone"
+    run = item.automatic_pass
+    if not force and (run.status not in ACTIVE or item.status == ItemStatus.DONE):
+        return "skipped"
+    try:
+        masks = generate_masks(item.image, run)
+    except Exception as exc:  # one unreadable image must not stop the pass, and must show
+        message = f"{exc.__class__.__name__}: {exc}"[:2000]
+        logger.warning("automatic pass %s failed on image %s: %s", pass_id, image_id, message)
+        AutomaticPassImage.objects.filter(pk=item.pk, status=ItemStatus.PENDING).update(
+            status=ItemStatus.FAILED, error=message, finished_at=timezone.now()
+        )
+        finish_if_complete(pass_id)
+        return "failed"
+    store_pass_masks(item, masks)
+    finish_if_complete(pass_id)
+    return "done"
+
+
+def generate_masks(image: Image, run: AutomaticPass) -> list[AutomaticMask]:
+    """The generator's masks for one image, with the pass's model version and config; the
+    whole-image crop reuses the cached embedding."""
+    version = run.model_version
+    predictor = get_predictor(version.pk)
+    embedding, _ = get_or_compute_embedding(image, version)
+    pixels = load_image(
+        image_path(image), max_pixels=max(settings.IMPORT_MAX_PIXELS, image.width * image.height)
+    ).array
+    generator = AutomaticMaskGenerator(predictor, config_from_json(run.config))
+    return generator.generate(pixels, embedding=embedding)
+
+
+def store_pass_masks(item: AutomaticPassImage, masks: list[AutomaticMask]) -> int:
+    """Replace the masks of the pass's source and model version on the item's image with
+    ``masks`` and mark the item done, all in one transaction; returns how many were stored."""
+    run = item.automatic_pass
+    source = SOURCE[run.kind]
+    with transaction.atomic():
+        # Locks the item (PostgreSQL), so two deliveries of one image take turns.
+        locked = AutomaticPassImage.objects.select_for_update().get(pk=item.pk)
+        image = Image.objects.only("pk", "stage").get(pk=locked.image_id)
+        Mask.objects.filter(image=image, source=source, model_version=run.model_version).delete()
+        Mask.objects.bulk_create(
+            [
+                Mask(
+                    image=image,
+                    rle=mask.segmentation,
+                    bbox=mask.bbox,
+                    area=mask.area,
+                    source=source,
+                    stage=image.stage,
+                    predicted_iou=mask.predicted_iou,
+                    stability_score=mask.stability_score,
+                    point_coords=mask.point_coords,
+                    crop_box=mask.crop_box,
+                    model_version=run.model_version,
+                )
+                for mask in masks
+                if mask.area > 0
+            ],
+            batch_size=500,
+        )
+        stored = sum(1 for mask in masks if mask.area > 0)
+        AutomaticPassImage.objects.filter(pk=locked.pk).update(
+            status=ItemStatus.DONE,
+            mask_count=stored,
+            runs=locked.runs + 1,
+            error="",
+            finished_at=timezone.now(),
+        )
+    return stored
+
+
+def finish_if_complete(pass_id: int) -> bool:
+    """Mark the pass done (or failed, when every image failed) once no image is pending.
+
+    Called after each image's transaction has committed, so of two images finishing at once
+    the later check sees both."""
+    items = AutomaticPassImage.objects.filter(automatic_pass_id=pass_id)
+    if items.filter(status=ItemStatus.PENDING).exists():
+        return False
+    total = items.count()
+    failed = items.filter(status=ItemStatus.FAILED).order_by("image_id")
+    n_failed = failed.count()
+    error = ""
+    if n_failed:
+        first = failed.first()
+        error = f"{n_failed} of {total} images failed; image {first.image_id}: {first.error}"
+    status = Status.FAILED if total and n_failed == total else Status.DONE
+    return bool(
+        AutomaticPass.objects.filter(pk=pass_id, status__in=ACTIVE).update(
+            status=status, error=error[:4000], finished_at=timezone.now()
+        )
+    )
+
+
+def cancel_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> AutomaticPass:
+    """Stop a queued or running pass: images not started are skipped; masks already written
+    stay (launch the pass again, or delete them, to undo)."""
+    require_admin(user, run.dataset, "cancel automatic passes")
+    updated = AutomaticPass.objects.filter(pk=run.pk, status__in=ACTIVE).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict(f"pass {run.pk} is {run.status}; only queued or running passes stop")
+    return with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
+
+
+def resume_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> AutomaticPass:
+    """Queue again the images of a pass that are not done (failed ones included), e.g. after a
+    cancel, failures that were fixed, or messages lost with a broker."""
+    require_admin(user, run.dataset, "resume automatic passes")
+    with transaction.atomic():
+        run.items.filter(status=ItemStatus.FAILED).update(status=ItemStatus.PENDING, error="")
+        if not run.items.filter(status=ItemStatus.PENDING).exists():
+            raise Conflict(f"every image of pass {run.pk} is done; launch a new pass to redo it")
+        AutomaticPass.objects.filter(pk=run.pk).update(
+            status=Status.RUNNING, error="", finished_at=None
+        )
+        from annotation.tasks import run_automatic_pass as run_task
+
+        run_task.delay_on_commit(run.pk)
+    return with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
+
+
+def visible_passes(user: User) -> QuerySet[AutomaticPass]:
+    """Passes of the datasets the user administers (all for staff), with their progress."""
+    if not user.is_authenticated:
+        return AutomaticPass.objects.none()
+    passes = AutomaticPass.objects.all()
+    if not user.is_staff:
+        administered = DatasetMembership.objects.filter(user=user, role=Role.ADMIN)
+        passes = passes.filter(dataset__in=administered.values("dataset"))
+    return with_progress(passes)
+
+
+def with_progress(passes: QuerySet[AutomaticPass]) -> QuerySet[AutomaticPass]:
+    """Annotate done_images, failed_images and mask_count (counted from the per-image rows, the
+    one place progress is written)."""
+    return passes.annotate(
+        done_images=Count("items", filter=Q(items__status=ItemStatus.DONE)),
+        failed_images=Count("items", filter=Q(items__status=ItemStatus.FAILED)),
+        mask_count=Coalesce(
+            Sum("items__mask_count", filter=Q(items__status=ItemStatus.DONE)),
+            Value(0),
+            output_field=IntegerField(),
+        ),
+    )

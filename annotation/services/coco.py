@@ -1,0 +1,133 @@
+"""COCO instances JSON: export, and reading a file for import.
+
+Export: ``images`` (id = image id, ``file_name`` = the image's original name, so an import
+into another dataset holding the same files matches them), ``annotations`` (id = mask id,
+``segmentation`` as compressed COCO RLE, ``bbox`` XYWH, ``area``, ``iscrowd`` 0,
+``category_id`` 1) and one category ``{"id": 1, "name": "object"}``. Images and masks are
+selected as for SA-1B (``annotation.services.export_format``). The file is streamed (two
+passes over the images, masks one image at a time) to a temporary name, then renamed.
+
+Import reads polygons, uncompressed RLE (``counts`` a list, as COCO writes crowd regions) and
+compressed RLE; crowd annotations become masks like the others (a mask has no crowd flag).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+from pycocotools import mask as mask_utils
+
+from annotation.models import Dataset
+from annotation.services.errors import InvalidInput
+from annotation.services.export_format import ExportFilters, selected_images, selected_masks
+from annotation.services.staging import staged_file
+from engine import rle as rle_codec
+
+CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
+ITERATOR_CHUNK = 200
+PROGRESS_EVERY = 25
+
+
+def export_coco(
+    dataset: Dataset,
+    out_path: str | Path,
+    *,
+    filters: ExportFilters | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Write the COCO instances JSON of the dataset's selected masks; returns counts."""
+    filters = filters or ExportFilters()
+    images = selected_images(dataset, filters).only(
+        "id", "original_name", "width", "height", "created_at"
+    )
+    total = images.count()
+    info = {
+        "description": f"SA Data Engine export of dataset {dataset.name!r}",
+        "date_created": timezone.now().isoformat(),
+        "filters": filters.as_dict(),
+    }
+    masks = written = last_pk = 0
+    if progress is not None:
+        progress(0, total)
+    with staged_file(Path(out_path)) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(f'{{"info": {json.dumps(info)}, "licenses": [], ')
+        fh.write(f'"categories": [{json.dumps(CATEGORY)}], "images": [')
+        for image in images.iterator(chunk_size=ITERATOR_CHUNK):
+            entry = {
+                "id": image.pk,
+                "file_name": image.original_name,
+                "width": image.width,
+                "height": image.height,
+            }
+            fh.write(("," if written else "") + "\n" + json.dumps(entry))
+            written, last_pk = written + 1, image.pk
+        fh.write('], "annotations": [')
+        # Only the images listed above: one added between the two passes would be dangling.
+        for done, image in enumerate(
+            images.filter(pk__lte=last_pk).iterator(chunk_size=ITERATOR_CHUNK), 1
+        ):
+            rows = selected_masks(filters).filter(image=image).order_by("pk")
+            for row in rows.values("id", "rle", "bbox", "area"):
+                annotation = {
+                    "id": row["id"],
+                    "image_id": image.pk,
+                    "category_id": CATEGORY["id"],
+                    "segmentation": row["rle"],
+                    "bbox": [float(v) for v in row["bbox"]],
+                    "area": int(row["area"]),
+                    "iscrowd": 0,
+                }
+                fh.write(("," if masks else "") + "\n" + json.dumps(annotation))
+                masks += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+        fh.write("]}\n")
+    if progress is not None:
+        progress(written, total)
+    return {"file": Path(out_path).name, "images": written, "masks": masks}
+
+
+def read_coco(data: bytes) -> tuple[list[dict[str, Any]], dict[Any, list[dict[str, Any]]]]:
+    """(images, annotations grouped by image id) of a COCO file; InvalidInput when the file is
+    not COCO instances JSON at all (then nothing is imported)."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"not a readable JSON file: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidInput("not COCO instances JSON: the top level is not an object")
+    images, annotations = doc.get("images"), doc.get("annotations")
+    if not isinstance(images, list) or not isinstance(annotations, list):
+        raise InvalidInput("not COCO instances JSON: 'images' and 'annotations' must be lists")
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for annotation in annotations:
+        key = annotation.get("image_id") if isinstance(annotation, dict) else None
+        if not isinstance(key, int | str):
+            key = None
+        grouped.setdefault(key, []).append(annotation)
+    return images, grouped
+
+
+def segmentation_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:
+    """A COCO segmentation (polygons, or RLE compressed or not) as compressed RLE of an image
+    of height x width. Raises rle_codec.RLEError saying what is wrong."""
+    if isinstance(segmentation, dict):
+        return rle_codec.validate(segmentation, expected_size=(height, width))
+    if not isinstance(segmentation, list) or not segmentation:
+        raise rle_codec.RLEError("segmentation must be polygons (a list) or an RLE (a dict)")
+    for polygon in segmentation:
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+            raise rle_codec.RLEError("each polygon must be a list of at least 3 x, y pairs")
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in polygon
+        ):
+            raise rle_codec.RLEError("polygon coordinates must be finite numbers")
+    rles = mask_utils.frPyObjects([[float(v) for v in p] for p in segmentation], height, width)
+    merged = mask_utils.merge(rles)
+    return {"size": [height, width], "counts": merged["counts"].decode("ascii")}

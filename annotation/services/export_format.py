@@ -1,0 +1,163 @@
+"""What an export contains: which masks (the filters) and the SA-1B fields of each.
+
+SA-1B describes every mask with fields only a model pass produces. Masks made by people get
+fixed, documented values so that every exported annotation has every field:
+
+- ``predicted_iou`` and ``stability_score``: **1.0** for masks an annotator drew or accepted
+  (sources ``manual`` and ``model_assisted``): a person judged the mask right as it is, and a
+  model's score of a mask the person may have edited afterwards would describe another mask.
+  Model masks (``prefilled``, ``automatic``) and ``imported`` masks keep their stored scores;
+  when none was stored (e.g. a COCO import) they are 1.0 too (ground truth from elsewhere).
+- ``crop_box``: the stored crop box (the automatic pass's zoomed crop), else the **whole
+  image** ``[0, 0, width, height]``.
+- ``point_coords``: the stored point (the automatic pass's grid point), else the **first
+  positive click** of the mask's prompts, else the mask's **interior point**: the foreground
+  pixel farthest from the background (Euclidean distance transform, first such pixel in
+  row-major order), at the pixel's centre ``[x + 0.5, y + 0.5]``.
+
+The minimum-score filters compare the exported values, so a human mask (1.0) passes any
+threshold. An image is exported only if at least one of its masks passes the filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from django.db.models import Case, Exists, F, FloatField, OuterRef, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from scipy import ndimage
+
+from annotation.models import Dataset, Image, Mask, MaskPrompt, MaskSource, Stage
+from annotation.services.errors import InvalidInput
+from engine import rle as rle_codec
+from modeltrain.models import ModelVersion
+
+HUMAN_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
+HUMAN_SCORE = 1.0
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which masks go out. None means "any"."""
+
+    stage: int | None = None
+    source: str | None = None
+    model_version: int | None = None
+    min_predicted_iou: float | None = None
+    min_stability_score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def parse_filters(raw: dict[str, Any] | None) -> ExportFilters:
+    """Validated filters from a dict (the API body, a command's options, Export.filters)."""
+    raw = {key: value for key, value in (raw or {}).items() if value is not None}
+    unknown = set(raw) - set(ExportFilters.__dataclass_fields__)
+    if unknown:
+        raise InvalidInput(f"unknown export filters: {', '.join(sorted(unknown))}")
+    stage = raw.get("stage")
+    if stage is not None and stage not in Stage.values:
+        raise InvalidInput(f"stage must be one of {Stage.values}, got {stage!r}")
+    source = raw.get("source")
+    if source is not None and source not in MaskSource.values:
+        raise InvalidInput(f"source must be one of {', '.join(MaskSource.values)}")
+    version = raw.get("model_version")
+    if version is not None and not ModelVersion.objects.filter(pk=version).exists():
+        raise InvalidInput(f"no model version with id {version!r}")
+    for key in ("min_predicted_iou", "min_stability_score"):
+        value = raw.get(key)
+        if value is not None and not (isinstance(value, int | float) and 0 <= value <= 1):
+            raise InvalidInput(f"{key} must be a number from 0 to 1, got {value!r}")
+    return ExportFilters(**raw)
+
+
+def _score(field: str) -> Case:
+    return Case(
+        When(source__in=HUMAN_SOURCES, then=Value(HUMAN_SCORE)),
+        default=Coalesce(F(field), Value(HUMAN_SCORE)),
+        output_field=FloatField(),
+    )
+
+
+def selected_masks(filters: ExportFilters) -> QuerySet[Mask]:
+    """All masks passing the filters (any dataset; narrow it with .filter(image=...)), with the
+    exported scores annotated as ``export_iou`` and ``export_stability``."""
+    masks = Mask.objects.annotate(
+        export_iou=_score("predicted_iou"), export_stability=_score("stability_score")
+    )
+    if filters.stage is not None:
+        masks = masks.filter(stage=filters.stage)
+    if filters.source is not None:
+        masks = masks.filter(source=filters.source)
+    if filters.model_version is not None:
+        masks = masks.filter(model_version_id=filters.model_version)
+    if filters.min_predicted_iou is not None:
+        masks = masks.filter(export_iou__gte=filters.min_predicted_iou)
+    if filters.min_stability_score is not None:
+        masks = masks.filter(export_stability__gte=filters.min_stability_score)
+    return masks
+
+
+def selected_images(dataset: Dataset, filters: ExportFilters) -> QuerySet[Image]:
+    """The dataset's images with at least one selected mask, in id order."""
+    masks = selected_masks(filters).filter(image=OuterRef("pk"))
+    return Image.objects.filter(dataset=dataset).filter(Exists(masks)).order_by("pk")
+
+
+MASK_FIELDS = (
+    "id",
+    "rle",
+    "bbox",
+    "area",
+    "export_iou",
+    "export_stability",
+    "crop_box",
+    "point_coords",
+)
+
+
+def image_annotations(image: Image, filters: ExportFilters) -> list[dict[str, Any]]:
+    """The SA-1B annotation dicts of one image's selected masks, in mask id order."""
+    rows = list(selected_masks(filters).filter(image=image).order_by("pk").values(*MASK_FIELDS))
+    need_points = [row["id"] for row in rows if not row["point_coords"]]
+    clicks = _first_positive_clicks(need_points) if need_points else {}
+    whole = [0.0, 0.0, float(image.width), float(image.height)]
+    annotations = []
+    for row in rows:
+        point = row["point_coords"] or clicks.get(row["id"]) or interior_point(row["rle"])
+        annotations.append(
+            {
+                "id": row["id"],
+                "segmentation": {"size": row["rle"]["size"], "counts": row["rle"]["counts"]},
+                "bbox": [float(v) for v in row["bbox"]],
+                "area": int(row["area"]),
+                "predicted_iou": float(row["export_iou"]),
+                "stability_score": float(row["export_stability"]),
+                "crop_box": [float(v) for v in (row["crop_box"] or whole)],
+                "point_coords": [[float(x), float(y)] for x, y in point],
+            }
+        )
+    return annotations
+
+
+def _first_positive_clicks(mask_ids: list[int]) -> dict[int, list[list[float]]]:
+    prompts = MaskPrompt.objects.filter(mask_id__in=mask_ids).values("mask_id", "points", "labels")
+    clicks = {}
+    for prompt in prompts:
+        for point, label in zip(prompt["points"], prompt["labels"], strict=False):
+            if label == 1:
+                clicks[prompt["mask_id"]] = [point]
+                break
+    return clicks
+
+
+def interior_point(rle: dict[str, Any]) -> list[list[float]]:
+    """[[x, y]]: the centre of the foreground pixel farthest from the background."""
+    mask = rle_codec.decode(rle)
+    # Pad so the image border counts as background: a mask touching it is not "deep" there.
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return [[float(x) + 0.5, float(y) + 0.5]]

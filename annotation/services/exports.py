@@ -1,0 +1,158 @@
+"""Export jobs: an admin asks for an SA-1B or COCO export, a cpu worker writes it under
+MEDIA_ROOT/exports/<export id>/ with its progress in the database, and the files are downloaded
+through the API. SA-1B: the shards, ``manifest.json`` and ``sa_images_ids.txt``
+(``annotation.services.sa1b``); COCO: ``instances.json`` (``annotation.services.coco``)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Dataset, DatasetMembership, Export, Role
+from annotation.services.access import User
+from annotation.services.coco import export_coco
+from annotation.services.errors import Conflict, InvalidInput, ServiceError
+from annotation.services.export_format import parse_filters
+from annotation.services.sa1b import MANIFEST, check_shard_size, export_sa1b, shard_name
+from annotation.services.staging import remove_partials, staged_directory
+
+logger = logging.getLogger(__name__)
+
+COCO_FILE = "instances.json"
+PROGRESS_SECONDS = 1.0
+
+
+def export_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports"
+
+
+def visible_exports(user: User):
+    """Exports of the datasets the user administers (all for staff)."""
+    if not user.is_authenticated:
+        return Export.objects.none()
+    if user.is_staff:
+        return Export.objects.all()
+    administered = DatasetMembership.objects.filter(user=user, role=Role.ADMIN).values("dataset")
+    return Export.objects.filter(dataset__in=administered)
+
+
+def queue_export(
+    dataset: Dataset,
+    user: Any,
+    *,
+    format: str = Export.Format.SA1B,
+    filters: dict[str, Any] | None = None,
+    shard_size: int | None = None,
+) -> Export:
+    """Record an export and queue it on the cpu queue."""
+    from annotation.tasks import run_export as run_export_task
+
+    if format not in Export.Format.values:
+        raise InvalidInput(f"format must be one of {', '.join(Export.Format.values)}")
+    parsed = parse_filters(filters)
+    shard_size = check_shard_size(shard_size or Export._meta.get_field("shard_size").default)
+    with transaction.atomic():
+        export = Export.objects.create(
+            dataset=dataset,
+            format=format,
+            filters=parsed.as_dict(),
+            shard_size=shard_size,
+            created_by=user if user.is_authenticated else None,
+        )
+        run_export_task.delay_on_commit(export.pk)
+    return export
+
+
+def run_export(export: Export) -> str:
+    """The cpu task's work. A finished export is not run again; one interrupted by a dead worker
+    starts over (its partial files are removed first)."""
+    if export.status in (Export.Status.DONE, Export.Status.FAILED):
+        return export.status
+    out_dir = export_root() / str(export.pk)
+    remove_partials(out_dir.parent, out_dir.name)
+    if out_dir.exists():  # renamed into place, but the worker died before recording it
+        shutil.rmtree(out_dir)
+    Export.objects.filter(pk=export.pk).update(
+        status=Export.Status.RUNNING, started_at=timezone.now(), progress_done=0
+    )
+    try:
+        report = _write(export, out_dir)
+    except ServiceError as exc:
+        export.status, export.error = Export.Status.FAILED, exc.message
+    except Exception as exc:  # the export must not stay "running" forever
+        logger.exception("export %s failed", export.pk)
+        export.status, export.error = Export.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
+    else:
+        export.status, export.report, export.output = Export.Status.DONE, report, str(out_dir)
+        export.progress_done = export.progress_total = report["images"]
+    export.finished_at = timezone.now()
+    export.save(
+        update_fields=[
+            "status",
+            "report",
+            "output",
+            "error",
+            "finished_at",
+            "progress_done",
+            "progress_total",
+        ]
+    )
+    return export.status
+
+
+def _write(export: Export, out_dir: Path) -> dict[str, Any]:
+    filters = parse_filters(export.filters)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_SECONDS or done == total:
+            last[0] = now
+            Export.objects.filter(pk=export.pk).update(progress_done=done, progress_total=total)
+
+    if export.format == Export.Format.COCO:
+        with staged_directory(out_dir) as staging:
+            counts = export_coco(
+                export.dataset, staging / COCO_FILE, filters=filters, progress=progress
+            )
+        return {**counts, "files": [COCO_FILE]}
+    manifest = export_sa1b(
+        export.dataset,
+        out_dir,
+        filters=filters,
+        shard_size=export.shard_size,
+        progress=progress,
+    )
+    keys = ("images", "masks", "shards", "skipped", "files")
+    return {key: manifest[key] for key in keys}
+
+
+def export_file(export: Export, shard: int | None = None) -> Path:
+    """The file to download: an SA-1B shard by number, else the SA-1B manifest or the COCO
+    JSON."""
+    if export.status != Export.Status.DONE:
+        raise Conflict(f"export {export.pk} is {export.status}, not done")
+    if export.format == Export.Format.COCO:
+        if shard is not None:
+            raise InvalidInput("a COCO export is one file: leave out 'shard'")
+        name = COCO_FILE
+    elif shard is None:
+        name = MANIFEST
+    else:
+        count = len(export.report.get("shards", []))
+        if count == 0:
+            raise InvalidInput("this export has no shards: no image had a selected mask")
+        if not 0 <= shard < count:
+            raise InvalidInput(f"shard must be from 0 to {count - 1}, got {shard}")
+        name = shard_name(shard)
+    path = Path(export.output) / name
+    if not path.is_file():
+        raise Conflict(f"{name} of export {export.pk} is missing from the server's storage")
+    return path

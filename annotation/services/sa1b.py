@@ -1,0 +1,194 @@
+"""SA-1B export: the released dataset's layout.
+
+The output folder holds tar shards ``sa_000000.tar``, ``sa_000001.tar``, ... of ``shard_size``
+images each (the last may hold fewer). Each shard holds, per image, ``sa_<image_id>.jpg`` then
+``sa_<image_id>.json``::
+
+    {"image": {"image_id", "width", "height", "file_name"},
+     "annotations": [{"id", "segmentation": {"size": [h, w], "counts": str}, "bbox": [x, y, w, h],
+                      "area", "predicted_iou", "stability_score", "crop_box": [x, y, w, h],
+                      "point_coords": [[x, y]]}]}
+
+``image_id`` is the image's id and each annotation's ``id`` its mask's id; the fields model
+passes fill and people do not are documented in ``annotation.services.export_format``. Beside
+the shards: ``sa_images_ids.txt`` (one line per image: ``<image_id>\\t<shard file>``) and
+``manifest.json`` (dataset, filters, counts, and per shard its file, image and mask counts,
+bytes and first and last image id; plus the images left out and why).
+
+Images stored as JPEG are copied byte for byte; others (PNG, WebP, BMP) are re-encoded as JPEG
+at quality ``JPEG_QUALITY`` (95, 4:4:4 chroma) since SA-1B's files are JPEGs.
+
+Memory stays bounded: images are read with ``.iterator()``, masks one image at a time, files
+are streamed into the tar. Everything is written into a hidden staging folder renamed to the
+output folder at the end (``annotation.services.staging``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from annotation.models import Dataset, Image
+from annotation.services.errors import InvalidInput
+from annotation.services.export_format import (
+    ExportFilters,
+    image_annotations,
+    selected_images,
+)
+from annotation.services.staging import staged_directory
+from annotation.services.storage import image_path
+
+JPEG_QUALITY = 95
+DEFAULT_SHARD_SIZE = 1000
+MAX_SHARD_SIZE = 1_000_000
+MANIFEST = "manifest.json"
+IDS_FILE = "sa_images_ids.txt"
+ITERATOR_CHUNK = 200
+PROGRESS_EVERY = 25
+
+Progress = Callable[[int, int], None]
+
+
+def shard_name(index: int) -> str:
+    return f"sa_{index:06d}.tar"
+
+
+def check_shard_size(shard_size: int) -> int:
+    if not isinstance(shard_size, int) or not 1 <= shard_size <= MAX_SHARD_SIZE:
+        raise InvalidInput(f"shard_size must be from 1 to {MAX_SHARD_SIZE}, got {shard_size!r}")
+    return shard_size
+
+
+class _ShardWriter:
+    """Opens shard after shard as images come, ``shard_size`` images to a tar."""
+
+    def __init__(self, folder: Path, shard_size: int) -> None:
+        self.folder, self.shard_size = folder, shard_size
+        self.shards: list[dict[str, Any]] = []
+        self.tar: tarfile.TarFile | None = None
+        self.mtime = int(time.time())
+
+    def add(self, image_id: int, jpeg: IO[bytes], jpeg_size: int, record: bytes) -> str:
+        if self.tar is None:
+            name = shard_name(len(self.shards))
+            self.tar = tarfile.open(self.folder / name, "w", format=tarfile.PAX_FORMAT)
+            self.shards.append({"file": name, "images": 0, "masks": 0, "first_image_id": image_id})
+        shard = self.shards[-1]
+        self._member(f"sa_{image_id}.jpg", jpeg, jpeg_size)
+        self._member(f"sa_{image_id}.json", io.BytesIO(record), len(record))
+        shard["images"] += 1
+        shard["last_image_id"] = image_id
+        if shard["images"] == self.shard_size:
+            self.close()
+        return shard["file"]
+
+    def count_masks(self, n: int) -> None:
+        self.shards[-1]["masks"] += n
+
+    def _member(self, name: str, fileobj: IO[bytes], size: int) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, self.mtime, 0o644
+        assert self.tar is not None
+        self.tar.addfile(info, fileobj)
+
+    def close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.tar = None
+            self.shards[-1]["bytes"] = (self.folder / self.shards[-1]["file"]).stat().st_size
+
+
+def export_sa1b(
+    dataset: Dataset,
+    out_dir: str | Path,
+    *,
+    filters: ExportFilters | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Write the dataset's selected masks as SA-1B shards into ``out_dir`` (which must not exist
+    or be empty); returns the manifest. See the module docstring for the layout."""
+    filters = filters or ExportFilters()
+    check_shard_size(shard_size)
+    images = selected_images(dataset, filters).only("id", "file", "width", "height")
+    total = images.count()
+    skipped: list[dict[str, Any]] = []
+    done = masks = 0
+    if progress is not None:
+        progress(0, total)
+    with staged_directory(Path(out_dir)) as staging:
+        writer = _ShardWriter(staging, shard_size)
+        try:
+            with open(staging / IDS_FILE, "w", encoding="ascii") as ids_file:
+                for image in images.iterator(chunk_size=ITERATOR_CHUNK):
+                    done += 1
+                    annotations = image_annotations(image, filters)
+                    try:
+                        jpeg, size = _jpeg(image)
+                    except OSError as exc:
+                        skipped.append({"image_id": image.pk, "reason": _file_error(exc)})
+                        continue
+                    with jpeg:
+                        record = _record(image, annotations)
+                        shard = writer.add(image.pk, jpeg, size, record)
+                    writer.count_masks(len(annotations))
+                    masks += len(annotations)
+                    ids_file.write(f"{image.pk}\t{shard}\n")
+                    if progress is not None and done % PROGRESS_EVERY == 0:
+                        progress(done, total)
+        finally:
+            writer.close()
+        manifest = {
+            "format": "SA-1B",
+            "dataset": {"id": dataset.pk, "name": dataset.name},
+            "filters": filters.as_dict(),
+            "shard_size": shard_size,
+            "created_at": timezone.now().isoformat(),
+            "images": done - len(skipped),
+            "masks": masks,
+            "shards": writer.shards,
+            "skipped": skipped,
+            "files": [MANIFEST, IDS_FILE, *[shard["file"] for shard in writer.shards]],
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    if progress is not None:
+        progress(done, total)
+    return manifest
+
+
+def _record(image: Image, annotations: list[dict[str, Any]]) -> bytes:
+    header = {
+        "image_id": image.pk,
+        "width": image.width,
+        "height": image.height,
+        "file_name": f"sa_{image.pk}.jpg",
+    }
+    return json.dumps({"image": header, "annotations": annotations}).encode("utf-8")
+
+
+def _jpeg(image: Image) -> tuple[IO[bytes], int]:
+    """An open file object with the image as JPEG and its size in bytes."""
+    path = image_path(image)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        fh = open(path, "rb")
+        return fh, path.stat().st_size
+    buf = io.BytesIO()
+    with PILImage.open(path) as im:
+        im.convert("RGB").save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    size = buf.tell()
+    buf.seek(0)
+    return buf, size
+
+
+def _file_error(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "the image file is missing from the server's storage"
+    return f"the image file cannot be read: {exc}"

@@ -1,0 +1,165 @@
+"""Dataset statistics for the admin dashboard, each number from an aggregate query.
+
+- ``images``: images per stage and status.
+- ``masks_per_image``: per stage (the stage each mask was made in) and over all stages, how many
+  images have 1-10, 11-50, 51-100, 101-200 and more than 200 masks (the bins of the SA-1B
+  paper's figure), the mean over those images, and the totals. Images with no mask in a stage
+  are not counted in it.
+- ``seconds_per_mask``: per stage and day (UTC) the masks were made, the mean ``seconds_spent``
+  of masks annotators made (sources manual and model_assisted) with a recorded time (> 0).
+- ``annotators``: per annotator, the active seconds and masks made of their sessions on the
+  dataset's images, and masks per hour (null without active time).
+- ``model_versions``: every version with its stored ``metrics`` and its masks in this dataset.
+- ``automatic_passes``: each pass on the dataset with its images done and failed and masks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Avg, Count, IntegerField, Q, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from annotation.models import (
+    AnnotatorSession,
+    AutomaticPass,
+    Dataset,
+    Image,
+    Mask,
+    Stage,
+)
+from annotation.services.export_format import HUMAN_SOURCES
+from modeltrain.models import ModelVersion
+
+# (label, lowest, highest or None): the SA-1B paper's masks-per-image bins.
+MASK_BINS = (
+    ("1-10", 1, 10),
+    ("11-50", 11, 50),
+    ("51-100", 51, 100),
+    ("101-200", 101, 200),
+    (">200", 201, None),
+)
+
+
+def dataset_stats(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "dataset": {"id": dataset.pk, "name": dataset.name},
+        "images": _images(dataset),
+        "masks_per_image": {
+            **{str(stage): _mask_histogram(dataset, stage) for stage in Stage.values},
+            "all": _mask_histogram(dataset, None),
+        },
+        "seconds_per_mask": _seconds_per_mask(dataset),
+        "annotators": _annotators(dataset),
+        "model_versions": _model_versions(dataset),
+        "automatic_passes": _automatic_passes(dataset),
+    }
+
+
+def _images(dataset: Dataset) -> dict[str, Any]:
+    rows = (
+        Image.objects.filter(dataset=dataset)
+        .values("stage", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    by_stage: dict[str, dict[str, int]] = {str(stage): {} for stage in Stage.values}
+    for row in rows:
+        by_stage[str(row["stage"])][row["status"]] = row["n"]
+    return {"total": sum(sum(s.values()) for s in by_stage.values()), "by_stage": by_stage}
+
+
+def _mask_histogram(dataset: Dataset, stage: int | None) -> dict[str, Any]:
+    in_stage = Q(masks__stage=stage) if stage is not None else Q()
+    per_image = (
+        Image.objects.filter(dataset=dataset)
+        .annotate(n=Count("masks", filter=in_stage))
+        .filter(n__gt=0)
+    )
+    bins = {
+        label: Count("id", filter=Q(n__gte=low) & (Q(n__lte=high) if high else Q()))
+        for label, low, high in MASK_BINS
+    }
+    result = per_image.aggregate(images=Count("id"), masks=Sum("n"), mean=Avg("n"), **bins)
+    return {
+        "images": result["images"],
+        "masks": result["masks"] or 0,
+        "mean": result["mean"],
+        "bins": {label: result[label] for label, _, _ in MASK_BINS},
+    }
+
+
+def _seconds_per_mask(dataset: Dataset) -> list[dict[str, Any]]:
+    rows = (
+        Mask.objects.filter(image__dataset=dataset, source__in=HUMAN_SOURCES, seconds_spent__gt=0)
+        .annotate(day=TruncDate("created_at"))
+        .values("stage", "day")
+        .annotate(masks=Count("id"), seconds=Sum("seconds_spent"), mean=Avg("seconds_spent"))
+        .order_by("stage", "day")
+    )
+    return [
+        {
+            "stage": row["stage"],
+            "day": row["day"].isoformat(),
+            "masks": row["masks"],
+            "seconds": row["seconds"],
+            "seconds_per_mask": row["mean"],
+        }
+        for row in rows
+    ]
+
+
+def _annotators(dataset: Dataset) -> list[dict[str, Any]]:
+    rows = (
+        AnnotatorSession.objects.filter(image__dataset=dataset)
+        .values("annotator", "annotator__username")
+        .annotate(
+            sessions=Count("id"),
+            active_seconds=Sum("active_seconds"),
+            masks_made=Sum("masks_made"),
+        )
+        .order_by("annotator__username")
+    )
+    return [
+        {
+            "annotator": row["annotator"],
+            "username": row["annotator__username"],
+            "sessions": row["sessions"],
+            "active_seconds": row["active_seconds"],
+            "masks_made": row["masks_made"],
+            "masks_per_hour": (
+                row["masks_made"] * 3600.0 / row["active_seconds"]
+                if row["active_seconds"]
+                else None
+            ),
+        }
+        for row in rows
+    ]
+
+
+def _model_versions(dataset: Dataset) -> list[dict[str, Any]]:
+    versions = ModelVersion.objects.annotate(
+        masks_in_dataset=Count("masks", filter=Q(masks__image__dataset=dataset))
+    ).order_by("created_at", "id")
+    fields = ("id", "name", "model_type", "round", "is_active", "metrics", "masks_in_dataset")
+    return [
+        {**row, "created_at": row["created_at"].isoformat()}
+        for row in versions.values(*fields, "created_at")
+    ]
+
+
+def _automatic_passes(dataset: Dataset) -> list[dict[str, Any]]:
+    done = Q(items__status="done")
+    passes = (
+        AutomaticPass.objects.filter(dataset=dataset)
+        .annotate(
+            done_images=Count("items", filter=done),
+            failed_images=Count("items", filter=Q(items__status="failed")),
+            masks=Coalesce(
+                Sum("items__mask_count", filter=done), Value(0), output_field=IntegerField()
+            ),
+        )
+        .order_by("created_at", "id")
+    )
+    fields = ("id", "kind", "status", "total_images", "done_images", "failed_images", "masks")
+    return list(passes.values(*fields))
