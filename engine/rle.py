@@ -221,3 +221,20 @@ def iou(a: object, b: object) -> float:
     if va["size"][0] * va["size"][1] == 0:
         return 0.0
     return float(mask_utils.iou([_to_coco(va)], [_to_coco(vb)], [0])[0, 0])
+
+
+def mask_stats(masks: np.ndarray) -> tuple[list[int], list[list[float]]]:
+    """Areas and ``bbox_xywh`` boxes of (N, H, W) masks computed from the pixels, for masks the
+    caller has in hand (cheaper than re-reading their RLE; the same numbers)."""
+    masks = np.asarray(masks, dtype=bool)
+    areas = masks.sum(axis=(1, 2)).tolist()
+    rows, cols = masks.any(axis=2), masks.any(axis=1)
+    boxes = []
+    for row, col, n in zip(rows, cols, areas, strict=True):
+        if n == 0:
+            boxes.append([0.0, 0.0, 0.0, 0.0])
+            continue
+        y0, y1 = int(row.argmax()), len(row) - int(row[::-1].argmax())
+        x0, x1 = int(col.argmax()), len(col) - int(col[::-1].argmax())
+        boxes.append([float(x0), float(y0), float(x1 - x0), float(y1 - y0)])
+    return [int(a) for a in areas], boxes

@@ -40,7 +40,7 @@ def isolated_storage(settings, tmp_path: Path, shared_embedding_dir: Path) -> It
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "deploy.cache.UncompressedFileCache",
             "LOCATION": str(tmp_path / "cache"),
         }
     }

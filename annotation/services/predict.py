@@ -94,12 +94,13 @@ def describe_prediction(
     """The predict answer: masks as compressed RLE with box, area and predicted IoU; the logits
     stay on the server under ``logits_id`` (a 256x256 array would be ~90 KB of JSON each)."""
     masks = []
+    areas, boxes = rle_codec.mask_stats(prediction.masks)
     for i, rle in enumerate(rle_codec.encode_batch(prediction.masks)):
         masks.append(
             {
                 "rle": rle,
-                "bbox": rle_codec.bbox_xywh(rle),
-                "area": rle_codec.area(rle),
+                "bbox": boxes[i],
+                "area": areas[i],
                 "predicted_iou": round(float(prediction.iou[i]), 4),
                 "logits_id": save_logits(prediction.low_res_logits[i], image, version, user),
             }

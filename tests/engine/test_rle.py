@@ -174,3 +174,19 @@ def test_zero_sized_masks_round_trip():
         encoded = rle.encode(np.zeros(shape, bool))
         assert rle.decode(encoded).shape == shape
         assert rle.area(encoded) == 0 and rle.bbox_xywh(encoded) == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_mask_stats_equal_rle_area_and_bbox():
+    from engine.rle import area, bbox_xywh, encode, mask_stats
+
+    rng = np.random.default_rng(7)
+    masks = np.zeros((4, 37, 53), dtype=bool)
+    masks[0, 5:9, 10:30] = True
+    masks[1] = rng.random((37, 53)) > 0.7
+    masks[2, 36, 52] = True  # one pixel in the last corner
+    # masks[3] stays empty
+    areas, boxes = mask_stats(masks)
+    for mask, a, box in zip(masks, areas, boxes, strict=True):
+        rle = encode(mask)
+        assert a == area(rle)
+        assert box == bbox_xywh(rle)
