@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The test command. Installs what is missing, starts a throwaway PostgreSQL cluster and Redis
+# server on free loopback ports, and runs pytest twice:
+#   1. the whole suite against PostgreSQL (postgres, redis and browser tests included);
+#   2. everything not marked postgres again against SQLite, the default database.
+# Exits non-zero if either pass fails. Extra arguments go to both pytest runs.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+
+log() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
+
+bash scripts/install.sh
+PY="$ROOT/.venv/bin/python"
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Debian keeps initdb/pg_ctl out of PATH, under /usr/lib/postgresql/<version>/bin.
+pg_bindir() {
+    if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then
+        pg_config --bindir
+        return
+    fi
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+    dir="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"
+    if [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+    echo "test.sh: PostgreSQL's initdb not found (scripts/install.sh installs postgresql)" >&2
+    exit 1
+}
+
+SERVICES_DIR="$(mktemp -d /tmp/sade-test-services.XXXXXX)"
+PG_DATA="$SERVICES_DIR/pg"
+PG_BIN=""
+REDIS_PID=""
+
+# initdb refuses to run as root, so as root the cluster belongs to the postgres system user.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+    local rc=$?
+    trap '' INT TERM  # a second signal must not leave the servers running
+    if [ -n "$PG_BIN" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    if [ -n "$REDIS_PID" ]; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
+    rm -rf "$SERVICES_DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start_postgres() {
+    PG_BIN="$(pg_bindir)"
+    local port
+    port="$(free_port)"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$SERVICES_DIR"; fi
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-sync >"$SERVICES_DIR/initdb.log" 2>&1 \
+        || { cat "$SERVICES_DIR/initdb.log" >&2; exit 1; }
+    # A throwaway cluster: durability off for speed, loopback only, socket in the temp dir.
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$SERVICES_DIR/postgres.log" -w -t 60 start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $SERVICES_DIR -c fsync=off \
+            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+        || { cat "$SERVICES_DIR/postgres.log" >&2; exit 1; }
+    as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres sade
+    PG_URL="postgres://postgres@127.0.0.1:$port/sade"
+    log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($PG_DATA)"
+}
+
+start_redis() {
+    local port
+    port="$(free_port)"
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        --dir "$SERVICES_DIR" --logfile "$SERVICES_DIR/redis.log" &
+    REDIS_PID=$!
+    REDIS_URL="redis://127.0.0.1:$port/0"
+    for _ in $(seq 1 100); do
+        if "$PY" -c "import redis, sys; redis.Redis.from_url(sys.argv[1]).ping()" "$REDIS_URL" 2>/dev/null; then
+            log "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$port"
+            return
+        fi
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$SERVICES_DIR/redis.log" >&2
+    echo "test.sh: redis-server did not start" >&2
+    exit 1
+}
+
+# The script owns where the databases and the broker are; a developer's shell settings for
+# them must not leak into a pass.
+unset DATABASE_URL CELERY_BROKER_URL SADE_DATA_DIR
+
+start_postgres
+start_redis
+
+# Screenshots of this run only (browser tests write them; a person looks at them afterwards).
+rm -rf test-artifacts/screenshots
+mkdir -p test-artifacts/screenshots
+export SADE_TEST_REDIS_URL="$REDIS_URL"
+export PYTHONUNBUFFERED=1
+
+# Runs one pytest pass; records its exit code and duration. Exit code 5 (nothing collected)
+# means the selection is broken, so it counts as a failure rather than a pass.
+declare -a SUMMARY=()
+FAILED=0
+run_pass() {
+    local name="$1"; shift
+    local start rc=0
+    start=$(date +%s)
+    log "pass '$name': pytest $*"
+    "$PY" -m pytest "$@" || rc=$?
+    local secs=$(( $(date +%s) - start ))
+    local verdict="passed"
+    if [ "$rc" -eq 5 ]; then
+        verdict="FAILED (no tests collected)"
+    elif [ "$rc" -ne 0 ]; then
+        verdict="FAILED (pytest exit $rc)"
+    fi
+    [ "$rc" -eq 0 ] || FAILED=1
+    SUMMARY+=("$(printf '%-32s %-28s %4ds' "$name" "$verdict" "$secs")")
+}
+
+# Each pass gets its own data directory (media, embeddings, broker folders, the SQLite test
+# database), so runs neither see nor clobber var/ of a developer's `make run`.
+PASS_DATA="$SERVICES_DIR/data"
+mkdir -p "$PASS_DATA/postgres" "$PASS_DATA/sqlite"
+
+SADE_DATA_DIR="$PASS_DATA/postgres" DATABASE_URL="$PG_URL" \
+    run_pass "1: all tests, PostgreSQL" "$@"
+SADE_DATA_DIR="$PASS_DATA/sqlite" \
+    run_pass "2: not postgres, SQLite" -m "not postgres" "$@"
+
+echo
+log "summary"
+for line in "${SUMMARY[@]}"; do echo "  $line"; done
+if [ -n "$(ls -A test-artifacts/screenshots 2>/dev/null)" ]; then
+    echo "  screenshots: test-artifacts/screenshots/ ($(ls test-artifacts/screenshots | wc -l) files)"
+fi
+if [ "$FAILED" -ne 0 ]; then
+    log "FAILED"
+    exit 1
+fi
+log "all passes passed"
