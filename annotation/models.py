@@ -209,7 +209,24 @@ class MaskPrompt(models.Model):
         return f"prompt of mask {self.mask_id}: {len(self.points)} clicks"
 
 
-class ImportJob(models.Model):
+class BackgroundJob(models.Model):
+    """What every job a worker runs for someone records: who asked, what went wrong, and when it
+    was asked for, started and finished. Newest first."""
+
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class ImportJob(BackgroundJob):
     """An import of a folder or zip on the server, run by a cpu worker; the report is kept."""
 
     class Status(models.TextChoices):
@@ -221,23 +238,14 @@ class ImportJob(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
     path = models.CharField(max_length=1000)
     short_side = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"import {self.path} into {self.dataset} ({self.status})"
 
 
-class Export(models.Model):
+class Export(BackgroundJob):
     """An SA-1B or COCO export of a dataset's masks, written by a cpu worker under
     MEDIA_ROOT/exports/<id>/ (see annotation.services.exports)."""
 
@@ -260,22 +268,12 @@ class Export(models.Model):
     progress_total = models.PositiveIntegerField(default=0, help_text="images to write")
     output = models.CharField(max_length=1000, blank=True, help_text="folder of the files")
     report = models.JSONField(default=dict, blank=True, help_text="files, counts, skipped")
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.format} export {self.pk} of {self.dataset} ({self.status})"
 
 
-class AutomaticPass(models.Model):
+class AutomaticPass(BackgroundJob):
     """The model segmenting a selection of images on its own: stage 3's fully automatic pass or
     stage 2's pre-fill. Each image is one gpu task; ``AutomaticPassImage`` rows record which are
     done, so a pass survives killed workers and can be resumed."""
@@ -302,16 +300,6 @@ class AutomaticPass(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total_images = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.kind} pass {self.pk} on {self.dataset} ({self.status})"

@@ -306,7 +306,10 @@ def run_import_job(job: ImportJob) -> str:
     runs again, and what it had imported comes back as duplicates."""
     if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
         return job.status
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    job.started_at = timezone.now()
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.RUNNING, started_at=job.started_at
+    )
     try:
         report = import_path(job.dataset, job.path, short_side=job.short_side)
     except InvalidInput as exc:
