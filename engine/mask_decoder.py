@@ -4,13 +4,14 @@ the prompt tokens; hypernetwork MLPs turn mask tokens into weights over upscaled
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.layers import MLP, LayerNorm2d
-from engine.transformer import TwoWayTransformer
+from engine.transformer import TwoWayAttentionBlock, TwoWayTransformer
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class MaskDecoder(nn.Module):
         # Token-major (1, hw, C) layout throughout: one copy here instead of one per layer.
         src = (image_embeddings + dense).flatten(2).transpose(1, 2).contiguous()
         pos = image_pe.flatten(2).transpose(1, 2).contiguous()
-        first = self.transformer.layers[0].project_image(src, pos)
+        first = cast(TwoWayAttentionBlock, self.transformer.layers[0]).project_image(src, pos)
         size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
         return ImageState(src, pos, first, size)
 
@@ -122,7 +123,11 @@ class MaskDecoder(nn.Module):
         The spatial interleaving is therefore applied once, to the final (B, M, 4h, 4w) masks.
 
         src (B, hw, C) image tokens; hyper (B, M, C/8) -> mask logits (B, M, 4h, 4w)."""
-        up1, norm, _, up2, _ = self.output_upscaling
+        up1 = cast(nn.ConvTranspose2d, self.output_upscaling[0])
+        norm = cast(LayerNorm2d, self.output_upscaling[1])
+        up2 = cast(nn.ConvTranspose2d, self.output_upscaling[3])
+        if up1.bias is None or up2.bias is None:
+            raise ValueError("the upscaling convolutions have biases in every SAM checkpoint")
         batch, cells, _ = src.shape
         c1, c2 = up1.out_channels, up2.out_channels
         # (B, hw, C) @ (C, 2*2*c1): columns ordered (di, dj, c).

@@ -246,10 +246,10 @@ def check_prompt(
     if points is not None or labels is not None:
         if points is None or labels is None:
             raise ValueError("points and labels must be given together")
-        pts = _finite_array(points, "points").reshape(-1) if np.size(points) else None
-        if pts is None or pts.size % 2:
+        flat = _finite_array(points, "points").reshape(-1) if np.size(points) else None
+        if flat is None or flat.size % 2:
             raise ValueError("points must be a list of [x, y] pairs")
-        pts = pts.reshape(-1, 2)
+        pts = flat.reshape(-1, 2)
         lab = np.asarray(labels)
         if lab.ndim != 1 or len(lab) != len(pts):
             raise ValueError(f"got {len(pts)} points but {lab.size} labels; give one label each")

@@ -4,6 +4,7 @@ encoding plus a learned embedding per kind), a previous mask becomes a dense emb
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -13,6 +14,8 @@ from engine.layers import LayerNorm2d
 
 class PositionEmbeddingRandom(nn.Module):
     """Positional encoding with a fixed random Gaussian projection of (x, y) in [0, 1]."""
+
+    positional_encoding_gaussian_matrix: torch.Tensor
 
     def __init__(self, num_pos_feats: int = 128, scale: float = 1.0) -> None:
         super().__init__()
@@ -78,6 +81,10 @@ class PromptEncoder(nn.Module):
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
 
+    def _kind(self, slot: int) -> torch.Tensor:
+        """(1, C) learned embedding of a prompt kind (see the class docstring for the slots)."""
+        return cast(nn.Embedding, self.point_embeddings[slot]).weight
+
     def dense_pe(self) -> torch.Tensor:
         """(1, C, h, w) positional encoding of the image embedding grid."""
         return self.pe_layer.dense(self.image_embedding_size).unsqueeze(0)
@@ -93,15 +100,15 @@ class PromptEncoder(nn.Module):
         emb = self.pe_layer.at(points, self.input_image_size)
         padding = (labels == -1).unsqueeze(-1)
         emb = torch.where(padding, self.not_a_point_embed.weight, emb)
-        emb = emb + (labels == 0).unsqueeze(-1) * self.point_embeddings[0].weight
-        emb = emb + (labels == 1).unsqueeze(-1) * self.point_embeddings[1].weight
+        emb = emb + (labels == 0).unsqueeze(-1) * self._kind(0)
+        emb = emb + (labels == 1).unsqueeze(-1) * self._kind(1)
         return emb
 
     def embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
         """(B, 4) XYXY input-frame pixels -> (B, 2, C) corner tokens."""
         corners = (boxes + 0.5).reshape(-1, 2, 2)
         emb = self.pe_layer.at(corners, self.input_image_size)
-        corner_kind = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight])
+        corner_kind = torch.cat([self._kind(2), self._kind(3)])
         return emb + corner_kind
 
     def forward(

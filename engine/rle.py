@@ -228,7 +228,8 @@ def mask_stats(masks: np.ndarray) -> tuple[list[int], list[list[float]]]:
     caller has in hand (cheaper than re-reading their RLE; the same numbers)."""
     masks = np.asarray(masks, dtype=bool)
     areas = masks.sum(axis=(1, 2)).tolist()
-    rows, cols = masks.any(axis=2), masks.any(axis=1)
+    rows = np.asarray(masks.any(axis=2))
+    cols = np.asarray(masks.any(axis=1))
     boxes = []
     for row, col, n in zip(rows, cols, areas, strict=True):
         if n == 0:

@@ -17,6 +17,8 @@ PIXEL_STD = (58.395, 57.12, 57.375)
 
 class Sam(nn.Module):
     mask_threshold: float = 0.0
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
     image_format: str = "RGB"
 
     def __init__(

@@ -18,4 +18,3 @@ def test_filesystem_broker_folders_are_created_when_the_app_is_configured(tmp_pa
     assert out.stdout.strip() == "filesystem://"
     assert (tmp_path / "broker" / "queue").is_dir()
     assert (tmp_path / "broker" / "control").is_dir()
-
