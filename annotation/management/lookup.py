@@ -1,4 +1,4 @@
-"""What the export and annotation-import commands share: finding the dataset named."""
+"""What the management commands share: finding the dataset named, the export filters."""
 
 from __future__ import annotations
 

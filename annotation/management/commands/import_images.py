@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.management.lookup import find_dataset
 from annotation.models import Dataset
 from annotation.services.errors import ServiceError
 from annotation.services.imports import import_path
@@ -47,12 +48,12 @@ class Command(BaseCommand):
             raise CommandError("nothing was imported")
 
     def _dataset(self, ref: str, create: bool) -> Dataset:
-        dataset = Dataset.objects.filter(name=ref).first()
-        if dataset is None and ref.isdigit():
-            dataset = Dataset.objects.filter(pk=int(ref)).first()
-        if dataset is None:
+        try:
+            return find_dataset(ref)
+        except CommandError:
             if not create:
-                raise CommandError(f"no dataset named {ref!r} (add --create to create it)")
-            dataset = Dataset.objects.create(name=ref)
-            self.stdout.write(f"created dataset {dataset.name!r} (id {dataset.pk})")
+                message = f"no dataset named {ref!r} (add --create to create it)"
+                raise CommandError(message) from None
+        dataset = Dataset.objects.create(name=ref)
+        self.stdout.write(f"created dataset {dataset.name!r} (id {dataset.pk})")
         return dataset
