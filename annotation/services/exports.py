@@ -5,7 +5,6 @@ through the API. SA-1B: the shards, ``manifest.json`` and ``sa_images_ids.txt``
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from pathlib import Path
@@ -18,12 +17,12 @@ from django.utils import timezone
 from annotation.models import Dataset, DatasetMembership, Export, Role
 from annotation.services.access import User
 from annotation.services.coco import export_coco
-from annotation.services.errors import Conflict, InvalidInput, ServiceError
+from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.export_format import parse_filters
+from annotation.services.jobs import run_recorded
 from annotation.services.sa1b import MANIFEST, check_shard_size, export_sa1b, shard_name
 from annotation.services.staging import remove_partials, staged_directory
 
-logger = logging.getLogger(__name__)
 
 COCO_FILE = "instances.json"
 PROGRESS_SECONDS = 1.0
@@ -82,15 +81,9 @@ def run_export(export: Export) -> str:
     Export.objects.filter(pk=export.pk).update(
         status=Export.Status.RUNNING, started_at=timezone.now(), progress_done=0
     )
-    try:
-        report = _write(export, out_dir)
-    except ServiceError as exc:
-        export.status, export.error = Export.Status.FAILED, exc.message
-    except Exception as exc:  # the export must not stay "running" forever
-        logger.exception("export %s failed", export.pk)
-        export.status, export.error = Export.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
-    else:
-        export.status, export.report, export.output = Export.Status.DONE, report, str(out_dir)
+    report = run_recorded(export, lambda: _write(export, out_dir))
+    if report is not None:
+        export.report, export.output = report, str(out_dir)
         export.progress_done = export.progress_total = report["images"]
     export.finished_at = timezone.now()
     export.save(

@@ -6,7 +6,6 @@ good ones in the same batch are imported; each new image's embedding is queued o
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import zipfile
@@ -21,10 +20,10 @@ from django.utils import timezone
 
 from annotation.models import Dataset, EmbeddingStatus, Image, ImportJob
 from annotation.services.errors import InvalidInput
+from annotation.services.jobs import run_recorded
 from annotation.services.storage import image_relpath, remove_unreferenced_files, write_file
 from engine.images import ImageError, load_image, storable_bytes
 
-logger = logging.getLogger(__name__)
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -310,15 +309,13 @@ def run_import_job(job: ImportJob) -> str:
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportJob.Status.RUNNING, started_at=job.started_at
     )
-    try:
-        report = import_path(job.dataset, job.path, short_side=job.short_side)
-    except InvalidInput as exc:
-        job.status, job.error = ImportJob.Status.FAILED, exc.message
-    except Exception as exc:  # the job must not stay "running" forever
-        logger.exception("import job %s failed", job.pk)
-        job.status, job.error = ImportJob.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
-    else:
-        job.status, job.report = ImportJob.Status.DONE, report.as_dict()
+    report = run_recorded(
+        job,
+        lambda: import_path(job.dataset, job.path, short_side=job.short_side),
+        expected=InvalidInput,
+    )
+    if report is not None:
+        job.report = report.as_dict()
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "report", "error", "finished_at"])
     return job.status
