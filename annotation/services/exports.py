@@ -23,7 +23,6 @@ from annotation.services.jobs import run_recorded
 from annotation.services.sa1b import MANIFEST, check_shard_size, export_sa1b, shard_name
 from annotation.services.staging import remove_partials, staged_directory
 
-
 COCO_FILE = "instances.json"
 PROGRESS_SECONDS = 1.0
 

@@ -24,7 +24,6 @@ from annotation.services.jobs import run_recorded
 from annotation.services.storage import image_relpath, remove_unreferenced_files, write_file
 from engine.images import ImageError, load_image, storable_bytes
 
-
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
