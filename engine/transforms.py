@@ -44,10 +44,12 @@ def scale_coords(
 
 @lru_cache(maxsize=64)
 def _axis_matrix(low: int, up: int, keep: int, out: int) -> torch.Tensor:
-    """(out, low) matrix of one axis of SAM's mask post-processing: bilinear upsampling from
+    """(out, used) matrix of one axis of SAM's mask post-processing: bilinear upsampling from
     ``low`` to ``up`` cells, keeping the first ``keep`` (the unpadded input), then bilinear
     resizing to ``out``. Built by running F.interpolate on identity matrices, so it is exactly
-    the operator of the two-step reference, without its (B, M, 1024, 1024) intermediate."""
+    the operator of the two-step reference, without its (B, M, 1024, 1024) intermediate.
+    Columns of low-res cells that only ever feed the padding are all zero and dropped: only the
+    first ``used`` low-res cells contribute."""
     first = F.interpolate(
         torch.eye(low).view(1, 1, low, low), size=(up, low), mode="bilinear", align_corners=False
     )[0, 0, :keep]
@@ -57,7 +59,9 @@ def _axis_matrix(low: int, up: int, keep: int, out: int) -> torch.Tensor:
         mode="bilinear",
         align_corners=False,
     )[0, 0]
-    return second @ first
+    matrix = second @ first
+    used = int(matrix.abs().sum(0).nonzero().max()) + 1
+    return matrix[:, :used].contiguous()
 
 
 def upscale_logits(
@@ -72,13 +76,9 @@ def upscale_logits(
     resizing to the original size, all bilinear; done as two small matrix products.
     """
     low_h, low_w = low_res.shape[-2:]
-    rows = _axis_matrix(low_h, img_size, input_size[0], original_size[0])
-    cols = _axis_matrix(low_w, img_size, input_size[1], original_size[1])
-    # Low-res cells that only ever feed the padding contribute nothing: skip them.
-    used_h = int(rows.abs().sum(0).nonzero().max()) + 1
-    used_w = int(cols.abs().sum(0).nonzero().max()) + 1
-    rows = rows[:, :used_h].to(low_res)
-    cols = cols[:, :used_w].to(low_res)
+    rows = _axis_matrix(low_h, img_size, input_size[0], original_size[0]).to(low_res)
+    cols = _axis_matrix(low_w, img_size, input_size[1], original_size[1]).to(low_res)
+    used_h, used_w = rows.shape[1], cols.shape[1]
     x = low_res[..., :used_h, :used_w]
     out_h, out_w = original_size
     cols_first = used_h * out_w * (used_w + out_h)
