@@ -42,6 +42,15 @@ class MaskSource(models.TextChoices):
     IMPORTED = "imported"
 
 
+class PrefillReview(models.TextChoices):
+    """What an annotator did with a mask the model pre-filled (stage 2). A kept mask counts as
+    kept, not as drawn by the annotator; an edited one keeps its ``prefilled`` source."""
+
+    UNREVIEWED = "", "not reviewed"
+    KEPT = "kept", "kept as the model made it"
+    EDITED = "edited", "corrected by an annotator"
+
+
 class Dataset(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -177,6 +186,19 @@ class Mask(models.Model):
     )
     seconds_spent = models.FloatField(default=0.0)
     client_id = models.UUIDField(null=True, blank=True)
+    version = models.PositiveIntegerField(
+        default=1, help_text="raised by every change; an edit naming an older version is refused"
+    )
+    review = models.CharField(
+        max_length=8, choices=PrefillReview.choices, default=PrefillReview.UNREVIEWED, blank=True
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_masks",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

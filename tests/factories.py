@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from annotation.models import Dataset, DatasetMembership, Image, Role
+from annotation.models import Dataset, DatasetMembership, Image, Mask, Role
 from annotation.services.imports import Candidate, import_images
 from engine import rle as rle_codec
 
@@ -77,3 +77,19 @@ def rect_rle(image: Image, x0: int, y0: int, x1: int, y1: int) -> dict:
     mask = np.zeros((image.height, image.width), bool)
     mask[y0:y1, x0:x1] = True
     return rle_codec.encode(mask)
+
+
+def add_mask(image: Image, *, source: str = "manual", model_version=None, **fields) -> Mask:
+    """A mask written straight to the database (as the engine's passes do), a 4x4 square at the
+    top-left unless ``rle`` is given."""
+    rle = fields.pop("rle", None) or rect_rle(image, 0, 0, 4, 4)
+    return Mask.objects.create(
+        image=image,
+        rle=rle,
+        bbox=rle_codec.bbox_xywh(rle),
+        area=rle_codec.area(rle),
+        source=source,
+        stage=fields.pop("stage", image.stage),
+        model_version=model_version,
+        **fields,
+    )

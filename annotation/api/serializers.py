@@ -198,6 +198,9 @@ class MaskSerializer(serializers.ModelSerializer):
             "seconds_spent",
             "client_id",
             "prompt",
+            "version",
+            "review",
+            "reviewed_by",
             "created_at",
             "updated_at",
         ]
@@ -220,9 +223,18 @@ class MaskCreateSerializer(serializers.Serializer):
 
 
 class MaskUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="the version the edit started from (or send it as an If-Match header)",
+    )
     rle = serializers.JSONField(required=False)
     seconds_spent = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, required=False)
     prompt = PromptSerializer(required=False)
+
+
+class MaskKeepSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, required=False)
 
 
 class SessionSerializer(serializers.ModelSerializer):

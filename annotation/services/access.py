@@ -14,6 +14,7 @@ from annotation.models import (
     Image,
     ImportJob,
     Mask,
+    MaskSource,
     Role,
 )
 from annotation.services.errors import NotAllowed
@@ -82,10 +83,14 @@ def require_staff(user: User, action: str) -> None:
 
 
 def can_edit_mask(user: User, mask: Mask) -> bool:
-    """Authors edit their own masks; reviewers and admins edit any in their datasets."""
+    """Authors edit their own masks; reviewers and admins edit any in their datasets; any
+    annotator of the dataset reviews (keeps, fixes, deletes) the masks the model pre-filled."""
     if mask.author_id is not None and mask.author_id == user.pk:
         return True
-    return role_in(user, mask.image.dataset) in (Role.REVIEWER, Role.ADMIN)
+    role = role_in(user, mask.image.dataset)
+    if mask.source == MaskSource.PREFILLED and role is not None:
+        return True
+    return role in (Role.REVIEWER, Role.ADMIN)
 
 
 def set_membership(dataset: Dataset, user: AbstractBaseUser, role: str) -> DatasetMembership:

@@ -31,5 +31,11 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class PreconditionRequired(ServiceError):
+    """A change that must name the version it started from did not (428)."""
+
+    status_code = 428
+
+
 class EmbeddingUnavailable(Conflict):
     """The image's embedding cannot be computed (its file is unreadable or the encoder failed)."""

@@ -9,10 +9,20 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from annotation.models import AnnotatorSession, Image, Mask, MaskPrompt, MaskSource, Role
+from annotation.models import (
+    AnnotatorSession,
+    Image,
+    Mask,
+    MaskPrompt,
+    MaskSource,
+    PrefillReview,
+    Role,
+)
 from annotation.services.access import can_edit_mask, role_in
-from annotation.services.errors import InvalidInput, NotAllowed
+from annotation.services.errors import Conflict, InvalidInput, NotAllowed
 from annotation.services.predict import check_prompts
 from engine import rle as rle_codec
 from modeltrain.models import ModelVersion
@@ -91,23 +101,63 @@ def update_mask(
     mask: Mask,
     user: AbstractBaseUser,
     *,
+    expected_version: int,
     rle: Any = None,
     seconds_spent: float | None = None,
     prompt: dict[str, Any] | None = None,
 ) -> Mask:
-    """Correct a mask (its author, or a reviewer or admin of the dataset)."""
+    """Correct a mask (its author, a reviewer or admin of the dataset, or any annotator of the
+    dataset for a mask the model pre-filled). ``expected_version`` is the version the editor
+    started from: if someone changed the mask since, the edit is refused with 409 (optimistic
+    concurrency), so nobody overwrites an edit they never saw."""
     if not can_edit_mask(user, mask):
         raise NotAllowed("only the mask's author, reviewers and admins may change it")
+    changes: dict[str, Any] = {}
+    if rle is not None:
+        changes["rle"], changes["bbox"], changes["area"] = _geometry(mask.image, rle)
+        if mask.source == MaskSource.PREFILLED:
+            changes["review"], changes["reviewed_by"] = PrefillReview.EDITED, user
+    if seconds_spent is not None:
+        changes["seconds_spent"] = seconds_spent
+    if prompt is not None:
+        _check_prompt(mask.image, prompt)
     with transaction.atomic():
-        if rle is not None:
-            mask.rle, mask.bbox, mask.area = _geometry(mask.image, rle)
-        if seconds_spent is not None:
-            mask.seconds_spent = seconds_spent
-        mask.save()
+        _bump_version(mask, expected_version, changes)
         if prompt is not None:
-            _check_prompt(mask.image, prompt)
             MaskPrompt.objects.update_or_create(mask=mask, defaults=_prompt_fields(prompt))
+    mask.refresh_from_db()
     return mask
+
+
+def keep_prefilled_mask(mask: Mask, user: AbstractBaseUser, *, expected_version: int) -> Mask:
+    """An annotator keeps a mask the model pre-filled as it is: it stays the model's mask and is
+    counted as kept, not as drawn by the annotator."""
+    if mask.source != MaskSource.PREFILLED:
+        raise InvalidInput(f"only pre-filled masks are kept; this one is {mask.source!r}")
+    if not can_edit_mask(user, mask):
+        raise NotAllowed("only annotators, reviewers and admins of the dataset may keep it")
+    with transaction.atomic():
+        _bump_version(mask, expected_version, {"review": PrefillReview.KEPT, "reviewed_by": user})
+    mask.refresh_from_db()
+    return mask
+
+
+def _bump_version(mask: Mask, expected_version: int, changes: dict[str, Any]) -> None:
+    """One conditional UPDATE: it writes only if the row is still at ``expected_version``, so
+    two concurrent edits from the same version cannot both win (the database decides)."""
+    written = Mask.objects.filter(pk=mask.pk, version=expected_version).update(
+        **changes, version=F("version") + 1, updated_at=timezone.now()
+    )
+    if written:
+        return
+    current = Mask.objects.filter(pk=mask.pk).values_list("version", flat=True).first()
+    if current is None:
+        raise Conflict("the mask was deleted meanwhile")
+    raise Conflict(
+        f"the mask was changed by someone else (it is at version {current}, the edit started "
+        f"from version {expected_version}); reload it and apply the change again",
+        current_version=current,
+    )
 
 
 def delete_mask(mask: Mask, user: AbstractBaseUser) -> None:

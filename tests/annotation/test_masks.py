@@ -135,7 +135,13 @@ def test_update_recomputes_geometry(image, annotator):
         image, annotator, rle=factories.rect_rle(image, 0, 0, 5, 5), source="manual"
     )
 
-    update_mask(mask, annotator, rle=factories.rect_rle(image, 10, 10, 20, 30), seconds_spent=3)
+    update_mask(
+        mask,
+        annotator,
+        expected_version=1,
+        rle=factories.rect_rle(image, 10, 10, 20, 30),
+        seconds_spent=3,
+    )
 
     mask.refresh_from_db()
     assert mask.bbox == [10.0, 10.0, 10.0, 20.0] and mask.area == 200 and mask.seconds_spent == 3
@@ -147,7 +153,13 @@ def test_a_bad_update_changes_nothing(image, annotator):
     )
 
     with pytest.raises(InvalidInput):
-        update_mask(mask, annotator, seconds_spent=9, prompt={"points": [[999, 1]], "labels": [1]})
+        update_mask(
+            mask,
+            annotator,
+            expected_version=1,
+            seconds_spent=9,
+            prompt={"points": [[999, 1]], "labels": [1]},
+        )
 
     mask.refresh_from_db()
     assert mask.seconds_spent == 0 and not MaskPrompt.objects.exists()
@@ -162,9 +174,9 @@ def test_only_author_reviewer_and_admin_change_or_delete(dataset, image, annotat
     )
 
     with pytest.raises(NotAllowed):
-        update_mask(mask, colleague, seconds_spent=1)
+        update_mask(mask, colleague, expected_version=1, seconds_spent=1)
     with pytest.raises(NotAllowed):
         delete_mask(mask, colleague)
-    update_mask(mask, reviewer, seconds_spent=2)
+    update_mask(mask, reviewer, expected_version=1, seconds_spent=2)
     delete_mask(mask, reviewer)
     assert not Mask.objects.exists()

@@ -98,7 +98,9 @@ def test_patch_replaces_the_rle_and_recomputes_geometry(annotator_client, image)
     mask = annotator_client.post("/api/masks/", body(image), format="json").json()
 
     response = annotator_client.patch(
-        f"/api/masks/{mask['id']}/", {"rle": factories.rect_rle(image, 0, 0, 2, 3)}, format="json"
+        f"/api/masks/{mask['id']}/",
+        {"rle": factories.rect_rle(image, 0, 0, 2, 3), "version": mask["version"]},
+        format="json",
     )
 
     assert response.json()["area"] == 6 and response.json()["bbox"] == [0.0, 0.0, 2.0, 3.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -11,7 +12,7 @@ from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, choice_param, get_visible, id_param
 from annotation.models import AnnotatorSession, MaskSource
 from annotation.services import access, masks
-from annotation.services.errors import InvalidInput
+from annotation.services.errors import InvalidInput, PreconditionRequired
 from modeltrain.models import ModelVersion
 
 
@@ -66,18 +67,33 @@ class MaskViewSet(
             if data["session"] is None:
                 raise InvalidInput(f"session {session_id} does not exist")
         mask, created = masks.accept_mask(image, request.user, **data)
-        return Response(
-            s.MaskSerializer(mask).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        response = _with_etag(mask)
+        response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return response
 
-    @extend_schema(request=s.MaskUpdateSerializer, responses=s.MaskSerializer)
+    def retrieve(self, request: Request, pk=None) -> Response:
+        return _with_etag(self.get_object())
+
+    @extend_schema(request=s.MaskUpdateSerializer, responses={200: s.MaskSerializer, 409: None})
     def partial_update(self, request: Request, pk=None) -> Response:
+        """Change a mask. The edit names the version it started from (``version`` in the body
+        or an ``If-Match`` header with the ETag); a stale version is refused with 409."""
         mask = self.get_object()
         body = s.MaskUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        mask = masks.update_mask(mask, request.user, **body.validated_data)
-        return Response(s.MaskSerializer(mask).data)
+        data = dict(body.validated_data)
+        version = _expected_version(request, data.pop("version", None))
+        return _with_etag(masks.update_mask(mask, request.user, expected_version=version, **data))
+
+    @extend_schema(request=s.MaskKeepSerializer, responses={200: s.MaskSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def keep(self, request: Request, pk=None) -> Response:
+        """Keep a pre-filled mask as the model made it (stage 2)."""
+        mask = self.get_object()
+        body = s.MaskKeepSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = _expected_version(request, body.validated_data.get("version"))
+        return _with_etag(masks.keep_prefilled_mask(mask, request.user, expected_version=version))
 
     @extend_schema(request=s.MaskUpdateSerializer, responses=s.MaskSerializer)
     def update(self, request: Request, pk=None) -> Response:
@@ -85,3 +101,28 @@ class MaskViewSet(
 
     def perform_destroy(self, instance):
         masks.delete_mask(instance, self.request.user)
+
+
+def _expected_version(request: Request, body_version: int | None) -> int:
+    """The version an edit started from: the body's ``version`` or the If-Match ETag. Required,
+    so that no client overwrites a mask blindly."""
+    header = request.headers.get("If-Match", "").strip()
+    if header.startswith("W/"):
+        header = header[2:]
+    header = header.strip('"')
+    if body_version is not None:
+        return body_version
+    if header.isdigit() and int(header) > 0:
+        return int(header)
+    if header:
+        raise PreconditionRequired(f"If-Match {header!r} is not a mask version ETag")
+    raise PreconditionRequired(
+        "say which version of the mask this edit started from: 'version' in the body or an "
+        "If-Match header with the mask's ETag"
+    )
+
+
+def _with_etag(mask) -> Response:
+    response = Response(s.MaskSerializer(mask).data)
+    response["ETag"] = f'"{mask.version}"'
+    return response
