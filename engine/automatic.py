@@ -35,7 +35,7 @@ from engine.maskops import (
     remove_small_regions,
     stability_scores,
 )
-from engine.predictor import BatchPrediction, SamPredictor
+from engine.predictor import GridPrediction, SamPredictor
 
 __all__ = ["AutomaticConfig", "AutomaticMask", "AutomaticMaskGenerator", "Progress"]
 
@@ -212,10 +212,11 @@ class AutomaticMaskGenerator:
         parts = []
         for start in range(0, len(points), self.config.points_per_batch):
             batch = points[start : start + self.config.points_per_batch]
-            prediction = self.predictor.decode_batch(
+            prediction = self.predictor.decode_grid(
                 embedding,
                 torch.as_tensor(batch, dtype=torch.float32)[:, None, :],
                 torch.ones((len(batch), 1), dtype=torch.int64),
+                min_iou=self.config.pred_iou_thresh if self.config.pred_iou_thresh > 0 else None,
                 multimask=True,
             )
             parts.append(self._process_batch(prediction, batch, crop, image.shape[:2]))
@@ -228,13 +229,14 @@ class AutomaticMaskGenerator:
 
     def _process_batch(
         self,
-        prediction: BatchPrediction,
+        prediction: GridPrediction,
         points: np.ndarray,
         crop: Crop,
         image_size: tuple[int, int],
     ) -> _Candidates:
-        """Filter one decoder batch (logits (B, M, h, w) at the crop's size) and encode the
-        survivors; points (B, 2) float64 stay in the crop's frame."""
+        """Filter one decoder batch (logits (K, M, h, w) at the crop's size, of the prompts
+        ``prediction.prompt_index`` of the batch) and encode the survivors; points (B, 2)
+        float64 stay in the crop's frame."""
         cfg = self.config
         height, width = image_size
         logits = prediction.logits.flatten(0, 1)
@@ -264,7 +266,7 @@ class AutomaticMaskGenerator:
             areas=areas[keep].cpu(),
             iou=iou[rows.to(iou.device)].cpu(),
             stability=stability[keep].float().cpu(),
-            points=points[(rows // multimask).numpy()],
+            points=points[prediction.prompt_index[rows // multimask].numpy()],
             crop_boxes=torch.tensor([crop.box], dtype=torch.int64).expand(len(rows), 4).clone(),
         )
 

@@ -91,12 +91,31 @@ class MaskDecoder(nn.Module):
         Returns:
             mask logits (B, M, 4h, 4w) and predicted IoU (B, M); M = 3 if multimask_output else 1.
         """
+        hs, src, size = self.run_transformer(
+            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, state
+        )
+        masks = self.predict_masks(hs, src, size, multimask_output)
+        return masks, self.predict_iou(hs, multimask_output)
+
+    def run_transformer(
+        self,
+        image_embeddings: torch.Tensor | None,
+        image_pe: torch.Tensor | None,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor | None,
+        state: ImageState | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+        """The two-way transformer over the output tokens + prompt tokens and the image tokens
+        (arguments as in ``forward``; the image arguments may be None when ``state`` is given).
+        Returns the tokens (B, 1 + 4 + N, C), the image tokens (B, hw, C) and (h, w)."""
         batch = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat(
             [output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse_prompt_embeddings], dim=1
         )
         if state is None:
+            if image_embeddings is None or image_pe is None or dense_prompt_embeddings is None:
+                raise ValueError("without an ImageState the image inputs are needed")
             if image_embeddings.shape[0] == 1 and dense_prompt_embeddings.shape[0] == 1:
                 state = self.image_state(image_embeddings, image_pe, dense_prompt_embeddings)
             else:
@@ -105,15 +124,39 @@ class MaskDecoder(nn.Module):
                 size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
                 state = ImageState(src, pos, None, size)
         hs, src = self.transformer(state.src, state.pos, tokens, state.first_layer)
-        h, w = state.size
+        return hs, src, state.size
 
-        wanted = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
+    def predict_iou(self, hs: torch.Tensor, multimask_output: bool) -> torch.Tensor:
+        """(B, M) predicted IoU from the transformer's tokens: it needs no mask, so a caller
+        may filter prompts on it before paying for their masks."""
+        wanted = self.output_indices(multimask_output)
+        return self.iou_prediction_head(hs[:, 0, :])[:, wanted.start : wanted.stop]
+
+    def predict_masks(
+        self,
+        hs: torch.Tensor,
+        src: torch.Tensor,
+        size: tuple[int, int],
+        multimask_output: bool,
+        cells: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """(B, M, 4h, 4w) mask logits; with ``cells`` = (rows, cols), only the top-left
+        rows x cols cells of the grid are upscaled, giving (B, M, 4 rows, 4 cols): the rest
+        of a padded image is padding, which callers that need no low-res logits skip."""
+        wanted = self.output_indices(multimask_output)
         hyper = torch.stack(
             [self.output_hypernetworks_mlps[i](hs[:, 1 + i, :]) for i in wanted], dim=1
         )
-        masks = self._upscale_and_project(src, hyper, (h, w))
-        iou = self.iou_prediction_head(hs[:, 0, :])[:, wanted.start : wanted.stop]
-        return masks, iou
+        if cells is not None and tuple(cells) != tuple(size):
+            rows, cols = cells
+            channels = src.shape[-1]
+            src = src.view(src.shape[0], size[0], size[1], channels)[:, :rows, :cols]
+            src, size = src.reshape(src.shape[0], rows * cols, channels), (rows, cols)
+        return self._upscale_and_project(src, hyper, size)
+
+    def output_indices(self, multimask_output: bool) -> range:
+        """Which mask tokens answer: the three ambiguity outputs, or the single one."""
+        return range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
 
     def _upscale_and_project(
         self, src: torch.Tensor, hyper: torch.Tensor, size: tuple[int, int]

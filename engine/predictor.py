@@ -3,6 +3,7 @@ masks. It holds the model only; per-image state is the ``Embedding`` the caller 
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -15,7 +16,7 @@ import torch
 from engine.embedding import Embedding
 from engine.mask_decoder import ImageState
 from engine.sam import Sam
-from engine.transforms import resize_image, scale_coords, upscale_logits
+from engine.transforms import resize_image, scale_coords, upscale_logits, used_low_res
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,22 @@ class BatchPrediction:
     logits: torch.Tensor
     iou: torch.Tensor
     low_res_logits: torch.Tensor
+
+
+@dataclass(frozen=True)
+class GridPrediction:
+    """The masks of the prompt sets that have at least one mask above an IoU threshold (the
+    automatic pass's decoding; no low-res logits).
+
+    Attributes:
+        prompt_index: int64 (K,) which of the B prompt sets these are, ascending.
+        logits: float32 (K, M, H, W) mask logits at the original image size.
+        iou: float32 (K, M).
+    """
+
+    prompt_index: torch.Tensor
+    logits: torch.Tensor
+    iou: torch.Tensor
 
 
 class SamPredictor:
@@ -225,6 +242,50 @@ class SamPredictor:
             )
             logits = upscale_logits(low_res.float(), input_size, original, self.model.img_size)
         return BatchPrediction(logits=logits, iou=iou.float(), low_res_logits=low_res.float())
+
+    def decode_grid(
+        self,
+        embedding: Embedding,
+        points: torch.Tensor,
+        labels: torch.Tensor,
+        min_iou: float | None = None,
+        multimask: bool = True,
+    ) -> GridPrediction:
+        """``decode_batch`` for the automatic pass, with the same masks for what it returns but
+        less work: the IoU head needs no mask, so prompt sets whose every predicted IoU is at
+        most ``min_iou`` get no mask at all; and only the grid cells that reach the original
+        image are upscaled (the padding of a non-square image is skipped, as no low-res
+        logits are returned).
+
+        Args:
+            points: float (B, N, 2) original-image pixels; labels: int (B, N).
+        """
+        original, input_size = embedding.original_size, embedding.input_size
+        dev, dtype = self.device, self.dtype
+        decoder = self.model.mask_decoder
+        with torch.inference_mode():
+            coords = scale_coords(points.to(dev, torch.float32), original, input_size)
+            sparse, _ = self.model.prompt_encoder((coords.to(dtype), labels.to(dev)), None, None)
+            hs, src, size = decoder.run_transformer(
+                None, None, sparse, None, self._image_state(embedding)
+            )
+            iou = decoder.predict_iou(hs, multimask).float()
+            index = torch.arange(len(iou), device=iou.device)
+            if min_iou is not None:
+                index = torch.nonzero((iou > min_iou).any(dim=1)).flatten()
+                hs, src, iou = hs[index], src[index], iou[index]
+            if len(index) == 0:
+                masks = len(decoder.output_indices(multimask))
+                empty = torch.zeros((0, masks, *original), dtype=torch.float32, device=dev)
+                return GridPrediction(prompt_index=index.cpu(), logits=empty, iou=iou)
+            low_size = (4 * size[0], 4 * size[1])
+            used = used_low_res(low_size, input_size, original, self.model.img_size)
+            cells = (math.ceil(used[0] / 4), math.ceil(used[1] / 4))
+            low_res = decoder.predict_masks(hs, src, size, multimask, cells=cells)
+            logits = upscale_logits(
+                low_res.float(), input_size, original, self.model.img_size, low_size=low_size
+            )
+        return GridPrediction(prompt_index=index.cpu(), logits=logits, iou=iou)
 
 
 def check_prompt(

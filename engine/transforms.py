@@ -69,13 +69,16 @@ def upscale_logits(
     input_size: tuple[int, int],
     original_size: tuple[int, int],
     img_size: int = 1024,
+    low_size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """(B, M, 256, 256) low-res logits -> (B, M, H, W) logits at the original image size.
 
     Equal (to float rounding) to upsampling to img_size x img_size, cropping the padding and
     resizing to the original size, all bilinear; done as two small matrix products.
+    ``low_size`` is the full low-res size when ``low_res`` holds only its top-left part (at
+    least ``used_low_res(...)`` of it); by default ``low_res`` is whole.
     """
-    low_h, low_w = low_res.shape[-2:]
+    low_h, low_w = low_size if low_size is not None else low_res.shape[-2:]
     rows = _axis_matrix(low_h, img_size, input_size[0], original_size[0]).to(low_res)
     cols = _axis_matrix(low_w, img_size, input_size[1], original_size[1]).to(low_res)
     used_h, used_w = rows.shape[1], cols.shape[1]
@@ -86,3 +89,16 @@ def upscale_logits(
     if cols_first <= rows_first:
         return rows @ (x @ cols.T)
     return (rows @ x) @ cols.T
+
+
+def used_low_res(
+    low_size: tuple[int, int],
+    input_size: tuple[int, int],
+    original_size: tuple[int, int],
+    img_size: int = 1024,
+) -> tuple[int, int]:
+    """How many low-res rows and columns (from the top-left) reach the original-size logits at
+    all: the rest only ever fed the padding."""
+    rows = _axis_matrix(low_size[0], img_size, input_size[0], original_size[0])
+    cols = _axis_matrix(low_size[1], img_size, input_size[1], original_size[1])
+    return rows.shape[1], cols.shape[1]

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from engine.embedding import Embedding
-from engine.predictor import BatchPrediction
+from engine.predictor import GridPrediction
 
 HEIGHT, WIDTH = 120, 160
 RED = (slice(20, 50), slice(30, 80))  # rows, columns: 30 x 50 = 1500 pixels
@@ -30,8 +30,8 @@ class ColourSegmenter:
         size = (image.shape[0], image.shape[1])
         return Embedding(features=pixels, original_size=size, input_size=size)
 
-    def decode_batch(self, embedding, points, labels, boxes=None, mask_logits=None, multimask=True):
-        assert multimask and boxes is None and mask_logits is None
+    def decode_grid(self, embedding, points, labels, min_iou=None, multimask=True):
+        assert multimask
         assert labels.tolist() == [[1]] * len(points)
         self.batch_sizes.append(len(points))
         pixels = embedding.features
@@ -41,7 +41,10 @@ class ColourSegmenter:
         region_logits = torch.where(region, 10.0, -10.0)
         logits = torch.stack([region_logits, region_logits, torch.where(region, 10.0, 0.5)], 1)
         iou = torch.tensor([[0.95, 0.90, 0.50]]).expand(len(points), 3)
-        return BatchPrediction(logits, iou, torch.zeros((len(points), 3, 256, 256)))
+        index = torch.arange(len(points))
+        if min_iou is not None:  # as the real predictor: prompts with no mask above min_iou
+            index = torch.nonzero((iou > min_iou).any(dim=1)).flatten()
+        return GridPrediction(index, logits[index], iou[index])
 
 
 def drawn_image(hole: bool = False) -> np.ndarray:

@@ -103,10 +103,10 @@ class MetaPredictorAdapter:
 
     def predict_torch(self, point_coords, point_labels, multimask_output, return_logits):
         assert return_logits
-        prediction = self.segmenter.decode_batch(
+        prediction = self.segmenter.decode_grid(
             self.embedding, point_coords.float(), point_labels, multimask=multimask_output
         )
-        return prediction.logits, prediction.iou, prediction.low_res_logits
+        return prediction.logits, prediction.iou, None
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,48 @@
+"""decode_grid, the automatic pass's decoder, skips work but not results: the prompts it keeps
+are exactly those with a mask above the IoU threshold, and their masks equal decode_batch's,
+on wide and tall images (whose padding it does not upscale) and on a square one."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine import SamPredictor, build_sam
+
+
+@pytest.fixture(scope="module")
+def predictor() -> SamPredictor:
+    torch.manual_seed(3)
+    return SamPredictor(build_sam("vit_tiny"))
+
+
+@pytest.mark.parametrize("height, width", [(75, 130), (140, 61), (64, 64)])
+def test_grid_masks_equal_batch_masks_for_the_prompts_kept(predictor, height, width):
+    rng = np.random.default_rng(height)
+    image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    embedding = predictor.embed(image)
+    points = torch.tensor(rng.uniform([0, 0], [width, height], (24, 1, 2)), dtype=torch.float32)
+    labels = torch.ones((24, 1), dtype=torch.int64)
+
+    full = predictor.decode_batch(embedding, points, labels)
+    threshold = float(full.iou.max(dim=1).values.median())  # about half the prompts pass
+    grid = predictor.decode_grid(embedding, points, labels, min_iou=threshold)
+    unfiltered = predictor.decode_grid(embedding, points, labels)
+
+    expected = torch.nonzero((full.iou > threshold).any(dim=1)).flatten()
+    assert 0 < len(expected) < 24
+    assert grid.prompt_index.tolist() == expected.tolist()
+    torch.testing.assert_close(grid.iou, full.iou[expected])
+    torch.testing.assert_close(grid.logits, full.logits[expected], atol=1e-4, rtol=1e-4)
+    assert grid.logits.shape[-2:] == (height, width)
+    assert unfiltered.prompt_index.tolist() == list(range(24))
+    torch.testing.assert_close(unfiltered.logits, full.logits, atol=1e-4, rtol=1e-4)
+
+
+def test_no_prompt_above_the_threshold_gives_an_empty_answer(predictor):
+    image = np.zeros((40, 50, 3), dtype=np.uint8)
+    embedding = predictor.embed(image)
+    points = torch.tensor([[[10.0, 10.0]], [[30.0, 20.0]]])
+
+    grid = predictor.decode_grid(embedding, points, torch.ones((2, 1), dtype=torch.int64), 2.0)
+
+    assert grid.prompt_index.tolist() == [] and grid.logits.shape == (0, 3, 40, 50)
