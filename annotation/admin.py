@@ -1,14 +1,24 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from annotation.models import (
     AnnotatorSession,
+    AutomaticPass,
     Dataset,
     DatasetMembership,
+    Export,
     Image,
     ImportJob,
     Mask,
     MaskPrompt,
 )
+from annotation.services.automatic import with_progress
+
+# The admin index links to the dashboard (frontend/templates/admin/sade_index.html).
+admin.site.index_template = "admin/sade_index.html"
 
 
 class MembershipInline(admin.TabularInline):
@@ -66,3 +76,73 @@ class AnnotatorSessionAdmin(admin.ModelAdmin):
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "dataset", "path", "status", "created_at", "finished_at")
     list_filter = ("status",)
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    """Exports are started from the dashboard or the API (which validate the filters and queue
+    the worker), so here they are only looked at."""
+
+    list_display = ("id", "dataset", "format", "status", "progress", "masks", "created_at")
+    list_display += ("finished_at", "download")
+    list_filter = ("status", "format", "dataset")
+    readonly_fields = [field.name for field in Export._meta.fields] + ["download"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Export | None = None) -> bool:
+        return False
+
+    @admin.display(description="images written")
+    def progress(self, export: Export) -> str:
+        return f"{export.progress_done} / {export.progress_total}"
+
+    @admin.display(description="masks")
+    def masks(self, export: Export) -> int | None:
+        return export.report.get("masks")
+
+    @admin.display(description="download")
+    def download(self, export: Export) -> str:
+        if export.status != Export.Status.DONE:
+            return "–"
+        url = reverse("export-download", args=[export.pk])
+        if export.format == Export.Format.COCO:
+            return format_html('<a href="{}">instances.json</a>', url)
+        shards = format_html_join(
+            " ",
+            '<a href="{}?shard={}">{}</a>',
+            ((url, i, shard["file"]) for i, shard in enumerate(export.report.get("shards", []))),
+        )
+        return format_html('<a href="{}">manifest.json</a> {}', url, shards)
+
+
+@admin.register(AutomaticPass)
+class AutomaticPassAdmin(admin.ModelAdmin):
+    """Passes are launched, cancelled and resumed through the API (which queue the gpu work), so
+    here they are only looked at, with the progress counted from their per-image rows."""
+
+    list_display = ("id", "dataset", "kind", "status", "progress", "masks_so_far")
+    list_display += ("model_version", "created_at", "finished_at")
+    list_filter = ("status", "kind", "dataset")
+    readonly_fields = [field.name for field in AutomaticPass._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AutomaticPass]:
+        return with_progress(super().get_queryset(request)).select_related(
+            "dataset", "model_version"
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AutomaticPass | None = None) -> bool:
+        return False
+
+    @admin.display(description="images done")
+    def progress(self, run: AutomaticPass) -> str:
+        failed = f", {run.failed_images} failed" if run.failed_images else ""
+        return f"{run.done_images} / {run.total_images}{failed}"
+
+    @admin.display(description="masks so far")
+    def masks_so_far(self, run: AutomaticPass) -> int:
+        return run.mask_count

@@ -2,10 +2,14 @@
 into a tar with nothing else, in the same run.
 
     python benchmarks/bench_export.py [--images 1000] [--masks 100] [--shard-size 1000]
+                                      [--width 128 --height 96]
 
-Synthetic data is created directly in the database in bulk: tiny JPEG images (128x96) and
-``--masks`` random-ish disc masks per image with the automatic pass's fields (scores, point,
-crop box), so the export does no per-mask pixel work beyond what SA-1B's fields need. Each
+Synthetic data is created directly in the database in bulk: JPEG images (128x96 by default;
+``--width 2250 --height 1500`` gives files of about SA-1B's, ~0.5 MB) and ``--masks``
+random-ish elliptic masks per image, sized to the image, with the automatic pass's fields
+(scores, point, crop box), so the export does no per-mask pixel work beyond what SA-1B's fields
+need. With tiny images the floor is a few kilobytes a file, so the export's time is mostly
+reading 100 mask rows per image from the database; with SA-1B-sized files it is copying them. Each
 step runs in a forked child; its peak memory is the growth of the resident set over its own
 at the start (Linux); run with --images 1000 and 5000 to see that it stays flat. Everything
 lives in a temporary data directory (SQLite, media, output), removed at the end.
@@ -30,9 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-WIDTH, HEIGHT = 128, 96
 BLOB_POOL = 400
 JPEG_VARIANTS = 16
+# Grain, so that JPEG files have a photo's size rather than a flat gradient's.
+NOISE_SIGMA = 4.0
 
 
 def setup_django(data_dir: Path) -> None:
@@ -46,37 +51,43 @@ def setup_django(data_dir: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def jpeg_variants() -> list[bytes]:
+def jpeg_variants(width: int, height: int, rng: np.random.Generator) -> list[bytes]:
     from PIL import Image as PILImage
 
     out = []
+    yy, xx = np.mgrid[0:height, 0:width]
     for i in range(JPEG_VARIANTS):
-        yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
         rgb = np.stack([(xx * (i + 1)) % 255, (yy * 3 + i * 9) % 255, (xx + yy) % 255], -1)
+        rgb = np.clip(rgb + rng.normal(0, NOISE_SIGMA, rgb.shape), 0, 255)
         buf = io.BytesIO()
         PILImage.fromarray(rgb.astype(np.uint8)).save(buf, format="JPEG", quality=90)
         out.append(buf.getvalue())
     return out
 
 
-def blob_pool(rng: np.random.Generator) -> list[tuple[dict, list[float], int, list[float]]]:
-    """(rle, bbox, area, centre) of random discs and ellipses."""
+def blob_pool(
+    width: int, height: int, rng: np.random.Generator
+) -> list[tuple[dict, list[float], int, list[float]]]:
+    """(rle, bbox, area, centre) of random ellipses, 2% to 25% of the image's width across."""
     from engine import rle as rle_codec
 
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    yy, xx = np.mgrid[0:height, 0:width]
+    scale = width / 128
     pool = []
     for _ in range(BLOB_POOL):
-        cx, cy = rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
-        rx, ry = rng.uniform(3, 30), rng.uniform(3, 30)
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        rx, ry = rng.uniform(1.5, 16) * scale, rng.uniform(1.5, 16) * scale
         pixels = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
         if not pixels.any():
-            pixels[int(cy) % HEIGHT, int(cx) % WIDTH] = True
+            pixels[int(cy) % height, int(cx) % width] = True
         rle = rle_codec.encode(pixels)
         pool.append((rle, rle_codec.bbox_xywh(rle), rle_codec.area(rle), [cx, cy]))
     return pool
 
 
-def create_data(n_images: int, n_masks: int) -> tuple[object, list[Path]]:
+def create_data(
+    n_images: int, n_masks: int, width: int = 128, height: int = 96
+) -> tuple[object, list[Path]]:
     """A dataset of n_images images with n_masks masks each; returns it and the image files."""
     from django.conf import settings
     from django.db import transaction
@@ -84,7 +95,7 @@ def create_data(n_images: int, n_masks: int) -> tuple[object, list[Path]]:
     from annotation.models import Dataset, Image, Mask
 
     rng = np.random.default_rng(0)
-    variants, pool = jpeg_variants(), blob_pool(rng)
+    variants, pool = jpeg_variants(width, height, rng), blob_pool(width, height, rng)
     dataset = Dataset.objects.create(name=f"bench-{n_images}")
     media = Path(settings.MEDIA_ROOT)
     files = []
@@ -105,8 +116,8 @@ def create_data(n_images: int, n_masks: int) -> tuple[object, list[Path]]:
                 sha256=digest,
                 content_sha256=digest,
                 format="JPEG",
-                width=WIDTH,
-                height=HEIGHT,
+                width=width,
+                height=height,
                 file_size=len(data),
                 stage=3,
                 status="done",
@@ -114,7 +125,7 @@ def create_data(n_images: int, n_masks: int) -> tuple[object, list[Path]]:
         )
     with transaction.atomic():
         Image.objects.bulk_create(rows, batch_size=1000)
-    whole = [0.0, 0.0, float(WIDTH), float(HEIGHT)]
+    whole = [0.0, 0.0, float(width), float(height)]
     image_ids = list(Image.objects.filter(dataset=dataset).values_list("pk", flat=True))
     for start in range(0, len(image_ids), 100):
         masks = []
@@ -186,6 +197,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--masks", type=int, default=100, help="masks per image")
     parser.add_argument("--shard-size", type=int, default=1000, help="images per shard")
+    parser.add_argument("--width", type=int, default=128, help="image width in pixels")
+    parser.add_argument("--height", type=int, default=96, help="image height in pixels")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="sade-bench-export-"))
@@ -194,10 +207,11 @@ def main() -> None:
         from annotation.services.sa1b import export_sa1b
 
         start = time.perf_counter()
-        dataset, files = create_data(args.images, args.masks)
+        dataset, files = create_data(args.images, args.masks, args.width, args.height)
+        image_mib = sum(path.stat().st_size for path in files) / 2**20
         print(
-            f"created {args.images} images x {args.masks} masks "
-            f"in {time.perf_counter() - start:.1f} s"
+            f"created {args.images} images ({args.width}x{args.height}, {image_mib:.1f} MiB) "
+            f"x {args.masks} masks in {time.perf_counter() - start:.1f} s"
         )
         floor_s, floor_mib = in_child(lambda: tar_files_only(files, data_dir / "floor.tar"))
         out = data_dir / "export"

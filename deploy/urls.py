@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("admin/dashboard/", include("frontend.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/", include("annotation.api.urls")),
     path("api/auth/", include("rest_framework.urls")),

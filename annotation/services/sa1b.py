@@ -18,41 +18,47 @@ bytes and first and last image id; plus the images left out and why).
 Images stored as JPEG are copied byte for byte; others (PNG, WebP, BMP) are re-encoded as JPEG
 at quality ``JPEG_QUALITY`` (95, 4:4:4 chroma) since SA-1B's files are JPEGs.
 
-Memory stays bounded: images are read with ``.iterator()``, masks one image at a time, files
-are streamed into the tar. Everything is written into a hidden staging folder renamed to the
-output folder at the end (``annotation.services.staging``).
+Memory stays bounded whatever the dataset's size: images are read in batches of
+``IMAGE_BATCH`` (keyset pages by id), their masks with one query per batch, each image's JSON is
+written into the tar as one string and its file streamed there. Everything is written into a
+hidden staging folder renamed to the output folder at the end (``annotation.services.staging``).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 from PIL import Image as PILImage
 
 from annotation.models import Dataset, Image
 from annotation.services.errors import InvalidInput
 from annotation.services.export_format import (
+    IMAGE_BATCH,
     ExportFilters,
-    image_annotations,
+    sa1b_annotations,
     selected_images,
 )
 from annotation.services.staging import staged_directory
-from annotation.services.storage import image_path
 
 JPEG_QUALITY = 95
 DEFAULT_SHARD_SIZE = 1000
 MAX_SHARD_SIZE = 1_000_000
 MANIFEST = "manifest.json"
 IDS_FILE = "sa_images_ids.txt"
-ITERATOR_CHUNK = 200
 PROGRESS_EVERY = 25
+# Files go into the tar in pieces of this size: tarfile's default (16 KiB) means some sixty
+# reads and writes for an SA-1B-sized image.
+COPY_BUFFER = 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -76,22 +82,22 @@ class _ShardWriter:
         self.tar: tarfile.TarFile | None = None
         self.mtime = int(time.time())
 
-    def add(self, image_id: int, jpeg: IO[bytes], jpeg_size: int, record: bytes) -> str:
+    def add(self, image_id: int, jpeg: IO[bytes], jpeg_size: int, record: bytes, masks: int) -> str:
         if self.tar is None:
             name = shard_name(len(self.shards))
-            self.tar = tarfile.open(self.folder / name, "w", format=tarfile.PAX_FORMAT)
+            self.tar = tarfile.open(
+                self.folder / name, "w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER
+            )
             self.shards.append({"file": name, "images": 0, "masks": 0, "first_image_id": image_id})
         shard = self.shards[-1]
         self._member(f"sa_{image_id}.jpg", jpeg, jpeg_size)
         self._member(f"sa_{image_id}.json", io.BytesIO(record), len(record))
         shard["images"] += 1
+        shard["masks"] += masks
         shard["last_image_id"] = image_id
         if shard["images"] == self.shard_size:
             self.close()
         return shard["file"]
-
-    def count_masks(self, n: int) -> None:
-        self.shards[-1]["masks"] += n
 
     def _member(self, name: str, fileobj: IO[bytes], size: int) -> None:
         info = tarfile.TarInfo(name)
@@ -118,8 +124,12 @@ def export_sa1b(
     or be empty); returns the manifest. See the module docstring for the layout."""
     filters = filters or ExportFilters()
     check_shard_size(shard_size)
-    images = selected_images(dataset, filters).only("id", "file", "width", "height")
-    total = images.count()
+    images = selected_images(dataset, filters)
+    # The images selected now: one added during the export waits for the next one, so the
+    # progress never passes its total.
+    bounds = images.aggregate(total=Count("pk"), last=Max("pk"))
+    total = bounds["total"]
+    images = images.filter(pk__lte=bounds["last"] or 0)
     skipped: list[dict[str, Any]] = []
     done = masks = 0
     if progress is not None:
@@ -128,20 +138,17 @@ def export_sa1b(
         writer = _ShardWriter(staging, shard_size)
         try:
             with open(staging / IDS_FILE, "w", encoding="ascii") as ids_file:
-                for image in images.iterator(chunk_size=ITERATOR_CHUNK):
+                for image_id, path, record, count in _records(images, filters):
                     done += 1
-                    annotations = image_annotations(image, filters)
                     try:
-                        jpeg, size = _jpeg(image)
+                        jpeg, size = _jpeg(path)
                     except OSError as exc:
-                        skipped.append({"image_id": image.pk, "reason": _file_error(exc)})
+                        skipped.append({"image_id": image_id, "reason": _file_error(exc)})
                         continue
                     with jpeg:
-                        record = _record(image, annotations)
-                        shard = writer.add(image.pk, jpeg, size, record)
-                    writer.count_masks(len(annotations))
-                    masks += len(annotations)
-                    ids_file.write(f"{image.pk}\t{shard}\n")
+                        shard = writer.add(image_id, jpeg, size, record, count)
+                    masks += count
+                    ids_file.write(f"{image_id}\t{shard}\n")
                     if progress is not None and done % PROGRESS_EVERY == 0:
                         progress(done, total)
         finally:
@@ -164,22 +171,41 @@ def export_sa1b(
     return manifest
 
 
-def _record(image: Image, annotations: list[dict[str, Any]]) -> bytes:
-    header = {
-        "image_id": image.pk,
-        "width": image.width,
-        "height": image.height,
-        "file_name": f"sa_{image.pk}.jpg",
-    }
-    return json.dumps({"image": header, "annotations": annotations}).encode("utf-8")
+def _records(
+    images: QuerySet[Image], filters: ExportFilters
+) -> Iterator[tuple[int, Path, bytes, int]]:
+    """(image id, its file, its SA-1B JSON, its mask count) in id order. Images are read
+    ``IMAGE_BATCH`` at a time by keyset pages, each page its own short query (no cursor stays
+    open while the tar is written), with one query for the page's masks."""
+    media = Path(settings.MEDIA_ROOT)
+    after = 0
+    while True:
+        page = images.filter(pk__gt=after).values_list("id", "file", "width", "height")
+        batch = list(page[:IMAGE_BATCH])
+        if not batch:
+            return
+        texts = sa1b_annotations([(i, w, h) for i, _, w, h in batch], filters)
+        for image_id, file, width, height in batch:
+            annotations = texts[image_id]
+            record = _record(image_id, width, height, annotations)
+            yield image_id, media / file, record, len(annotations)
+        after = batch[-1][0]
 
 
-def _jpeg(image: Image) -> tuple[IO[bytes], int]:
-    """An open file object with the image as JPEG and its size in bytes."""
-    path = image_path(image)
+def _record(image_id: int, width: int, height: int, annotations: list[str]) -> bytes:
+    """The image's JSON: the header, then its annotations as ``sa1b_annotations`` wrote them."""
+    header = json.dumps(
+        {"image_id": image_id, "width": width, "height": height, "file_name": f"sa_{image_id}.jpg"}
+    )
+    return f'{{"image": {header}, "annotations": [{", ".join(annotations)}]}}'.encode()
+
+
+def _jpeg(path: Path) -> tuple[IO[bytes], int]:
+    """An open file object with the image as JPEG and its size in bytes: a JPEG's own file,
+    else the pixels re-encoded (SA-1B's images are all JPEGs)."""
     if path.suffix.lower() in (".jpg", ".jpeg"):
         fh = open(path, "rb")
-        return fh, path.stat().st_size
+        return fh, os.fstat(fh.fileno()).st_size
     buf = io.BytesIO()
     with PILImage.open(path) as im:
         im.convert("RGB").save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)

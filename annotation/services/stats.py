@@ -9,15 +9,22 @@
   of masks annotators made (sources manual and model_assisted) with a recorded time (> 0).
 - ``annotators``: per annotator, the active seconds and masks made of their sessions on the
   dataset's images, and masks per hour (null without active time).
-- ``model_versions``: every version with its stored ``metrics`` and its masks in this dataset.
-- ``automatic_passes``: each pass on the dataset with its images done and failed and masks.
+- ``model_versions``: every version, oldest first, with its stored ``metrics``, its masks in this
+  dataset, and ``heldout``: the held-out evaluation the retraining round stored in
+  ``metrics["heldout"]`` reduced to ``HELDOUT_KEYS`` (a key it lacks is null), or null for a
+  version never evaluated.
+- ``automatic_passes``: each pass on the dataset, oldest first, with its images done and failed,
+  masks so far, model version and times.
+
+``datasets_overview`` is the dashboard's index: per dataset its images per stage and masks.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Avg, Count, IntegerField, Q, Sum, Value
+from django.db.models import Avg, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from annotation.models import (
@@ -30,6 +37,10 @@ from annotation.models import (
 )
 from annotation.services.export_format import HUMAN_SOURCES
 from modeltrain.models import ModelVersion
+
+# The held-out metrics a retraining round records (modeltrain's evaluation): clicks to reach 90%
+# and 85% IoU, mIoU of the first click's top-scored and best candidate, and mIoU from the box.
+HELDOUT_KEYS = ("noc90", "noc85", "miou_1click_top", "miou_1click_best", "miou_box")
 
 # (label, lowest, highest or None): the SA-1B paper's masks-per-image bins.
 MASK_BINS = (
@@ -143,9 +154,23 @@ def _model_versions(dataset: Dataset) -> list[dict[str, Any]]:
     ).order_by("created_at", "id")
     fields = ("id", "name", "model_type", "round", "is_active", "metrics", "masks_in_dataset")
     return [
-        {**row, "created_at": row["created_at"].isoformat()}
+        {**row, "created_at": row["created_at"].isoformat(), "heldout": _heldout(row["metrics"])}
         for row in versions.values(*fields, "created_at")
     ]
+
+
+def _heldout(metrics: Any) -> dict[str, float | None] | None:
+    heldout = metrics.get("heldout") if isinstance(metrics, dict) else None
+    if not isinstance(heldout, dict) or not any(key in heldout for key in HELDOUT_KEYS):
+        return None
+    return {key: _number(heldout.get(key)) for key in HELDOUT_KEYS}
+
+
+def _number(value: Any) -> float | None:
+    # A hand-edited metrics JSON may hold anything; a chart needs numbers or gaps.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _automatic_passes(dataset: Dataset) -> list[dict[str, Any]]:
@@ -162,4 +187,34 @@ def _automatic_passes(dataset: Dataset) -> list[dict[str, Any]]:
         .order_by("created_at", "id")
     )
     fields = ("id", "kind", "status", "total_images", "done_images", "failed_images", "masks")
-    return list(passes.values(*fields))
+    times = ("created_at", "started_at", "finished_at")
+    return [
+        {**row, **{key: _iso(row[key]) for key in times}}
+        for row in passes.values(
+            *fields, "model_version", *times, model_version_name=F("model_version__name")
+        )
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def datasets_overview() -> list[dict[str, Any]]:
+    """Every dataset with its images in each stage, all its images and all its masks."""
+    masks = (
+        Mask.objects.filter(image__dataset=OuterRef("pk"))
+        .order_by()
+        .values("image__dataset")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    per_stage = {
+        f"stage_{stage}": Count("images", filter=Q(images__stage=stage)) for stage in Stage.values
+    }
+    rows = Dataset.objects.annotate(
+        image_count=Count("images"),
+        mask_count=Coalesce(Subquery(masks, output_field=IntegerField()), Value(0)),
+        **per_stage,
+    ).order_by("name")
+    return list(rows.values("id", "name", "image_count", "mask_count", *per_stage))

@@ -28,17 +28,17 @@ def three_images(dataset):
 
 
 def fail_on_call(monkeypatch, n: int, exc: BaseException):
-    """Make the n-th image's annotations raise ``exc``."""
-    real = sa1b.image_annotations
+    """Make writing the n-th image's JSON raise ``exc``."""
+    real = sa1b._record
     calls = []
 
-    def flaky(image, filters):
-        calls.append(image.pk)
+    def flaky(*args):
+        calls.append(args)
         if len(calls) == n:
             raise exc
-        return real(image, filters)
+        return real(*args)
 
-    monkeypatch.setattr(sa1b, "image_annotations", flaky)
+    monkeypatch.setattr(sa1b, "_record", flaky)
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("disk on fire"), KeyboardInterrupt()])

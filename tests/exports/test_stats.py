@@ -185,3 +185,71 @@ def test_stats_endpoint_answers_the_service(crafted, annotator_client):
     assert response.status_code == 200
     assert response.json()["masks_per_image"]["3"]["bins"][">200"] == 1
     assert response.json()["images"] == dataset_stats(crafted)["images"]
+
+
+def test_heldout_metrics_per_version_or_not_evaluated(crafted, tiny_model):
+    from modeltrain.models import ModelVersion
+
+    def version(name, metrics):
+        return ModelVersion.objects.create(
+            name=name, model_type="vit_tiny", checkpoint=f"{name}.pt", encoder_key=name,
+            trained_on="test", metrics=metrics,
+        )  # fmt: skip
+
+    scores = {"noc90": 7, "noc85": 5.5, "miou_1click_top": 0.6, "miou_1click_best": 0.7}
+    version("evaluated", {"heldout": {**scores, "miou_box": 0.8, "masks": 40}})
+    version("partial", {"heldout": {"noc90": 8.0, "miou_box": "n/a"}, "loss": 0.2})
+    version("trained-only", {"loss": 0.1})
+    heldout = {v["name"]: v["heldout"] for v in dataset_stats(crafted)["model_versions"]}
+    assert heldout == {
+        tiny_model.name: None,  # metrics without "heldout"
+        "evaluated": {
+            "noc90": 7.0,
+            "noc85": 5.5,
+            "miou_1click_top": 0.6,
+            "miou_1click_best": 0.7,
+            "miou_box": 0.8,
+        },
+        "partial": {
+            "noc90": 8.0,
+            "noc85": None,
+            "miou_1click_top": None,
+            "miou_1click_best": None,
+            "miou_box": None,
+        },
+        "trained-only": None,
+    }
+    assert list(heldout) == [tiny_model.name, "evaluated", "partial", "trained-only"]
+
+
+def test_automatic_passes_carry_their_model_and_times(crafted, tiny_model):
+    [run] = dataset_stats(crafted)["automatic_passes"]
+    assert run["model_version"] == tiny_model.pk
+    assert run["model_version_name"] == tiny_model.name
+    assert run["created_at"].startswith(str(AutomaticPass.objects.get().created_at.date()))
+    assert run["started_at"] is None and run["finished_at"] is None
+
+
+def test_datasets_overview_counts_images_per_stage_and_masks(crafted, other_dataset):
+    from annotation.services.stats import datasets_overview
+
+    assert datasets_overview() == [
+        {
+            "id": crafted.pk,
+            "name": "cats",
+            "image_count": 5,
+            "mask_count": 220,
+            "stage_1": 2,
+            "stage_2": 1,
+            "stage_3": 2,
+        },
+        {
+            "id": other_dataset.pk,
+            "name": "dogs",
+            "image_count": 0,
+            "mask_count": 0,
+            "stage_1": 0,
+            "stage_2": 0,
+            "stage_3": 0,
+        },
+    ]

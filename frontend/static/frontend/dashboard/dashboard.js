@@ -1,0 +1,280 @@
+/* The dataset dashboard: draws the charts and tables from the stats the page was served with,
+   then, while an automatic pass or an export is queued or running, polls the API
+   (GET /api/datasets/{id}/stats/ and /exports/) and redraws. The export form posts to the
+   API; its validation errors are shown as it words them. Text goes in with textContent only. */
+(function () {
+  "use strict";
+
+  const ACTIVE = new Set(["queued", "running"]);
+  const page = JSON.parse(document.getElementById("dashboard-data").textContent);
+  const charts = window.sadeCharts;
+  let pollTimer = null;
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function row(cells) {
+    const tr = document.createElement("tr");
+    cells.forEach((cell) => tr.appendChild(cell));
+    return tr;
+  }
+
+  function num(value, digits) {
+    if (value === null || value === undefined) return el("td", "–", "num quiet");
+    const text = digits === undefined ? value.toLocaleString("en-US") : value.toFixed(digits);
+    return el("td", text, "num");
+  }
+
+  function duration(seconds) {
+    const minutes = Math.round(seconds / 60);
+    return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+  }
+
+  function card(name) {
+    return document.querySelector(`[data-card="${name}"]`);
+  }
+
+  function drawCharts(stats) {
+    for (const [name, configOf] of Object.entries(charts.configs)) {
+      const section = card(name);
+      charts.drawChart(section, section.querySelector("canvas"), configOf(stats, page));
+    }
+  }
+
+  function drawSummary(stats) {
+    const all = stats.masks_per_image.all;
+    const active = stats.model_versions.find((version) => version.is_active);
+    const parts = [
+      ["images", stats.images.total.toLocaleString("en-US")],
+      ["masks", all.masks.toLocaleString("en-US")],
+      ["masks per image (images with masks)", all.mean === null ? "–" : all.mean.toFixed(1)],
+      ["annotators", String(stats.annotators.length)],
+      ["active model", active ? active.name : "none"],
+    ];
+    const summary = document.getElementById("summary");
+    summary.replaceChildren();
+    parts.forEach(([label, value], i) => {
+      if (i) summary.append(" · ");
+      summary.append(el("strong", value), ` ${label}`);
+    });
+  }
+
+  function drawAnnotators(stats) {
+    const table = document.getElementById("annotator-table");
+    table.hidden = stats.annotators.length === 0;
+    table.tBodies[0].replaceChildren(
+      ...stats.annotators.map((a) =>
+        row([
+          el("th", a.username),
+          num(a.sessions),
+          el("td", duration(a.active_seconds), "num"),
+          num(a.masks_made),
+          a.masks_per_hour === null ? el("td", "no active time", "num quiet") : num(a.masks_per_hour, 1),
+        ]),
+      ),
+    );
+  }
+
+  function drawModels(stats) {
+    const table = document.getElementById("model-table");
+    const versions = stats.model_versions;
+    table.hidden = versions.length === 0;
+    document.getElementById("models-none").hidden = versions.length > 0;
+    // With no version at all, "none registered" says it; "none evaluated" would repeat it.
+    if (!versions.length) card("models").querySelector(".dash-empty").hidden = true;
+    table.tBodies[0].replaceChildren(
+      ...versions.map((v) => {
+        const name = el("th", v.name);
+        if (v.is_active) name.append(" ", el("span", "active", "dash-status done"));
+        const cells = [name, num(v.round), num(v.masks_in_dataset)];
+        if (!v.heldout) {
+          const cell = el("td", "not evaluated", "quiet");
+          cell.colSpan = page.heldout_keys.length;
+          cells.push(cell);
+        } else {
+          page.heldout_keys.forEach((key) => cells.push(num(v.heldout[key], key.startsWith("noc") ? 2 : 3)));
+        }
+        return row(cells);
+      }),
+    );
+  }
+
+  function drawPasses(stats) {
+    const list = document.getElementById("passes");
+    const passes = stats.automatic_passes;
+    card("passes").querySelector(".dash-empty").hidden = passes.length > 0;
+    list.replaceChildren(
+      ...passes.map((run) => {
+        const item = el("li");
+        item.dataset.pass = run.id;
+        const title = el("span", `#${run.id} ${run.kind} · ${run.model_version_name} `);
+        title.append(el("span", run.status, `dash-status ${run.status}`));
+        const bar = el("progress");
+        bar.max = Math.max(run.total_images, 1);
+        bar.value = run.done_images;
+        const failed = run.failed_images ? `, ${run.failed_images} failed` : "";
+        const text = `${run.done_images} / ${run.total_images} images done${failed}, ${run.masks.toLocaleString("en-US")} masks so far`;
+        item.append(title, bar, el("span", text, "dash-pass-progress"));
+        return item;
+      }),
+    );
+  }
+
+  function filtersText(filters) {
+    const entries = Object.entries(filters);
+    return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(", ") : "all masks";
+  }
+
+  function fileLinks(exp) {
+    const cell = el("td", null, "dash-files");
+    if (exp.status === "failed") {
+      cell.append(el("span", exp.error || "failed", "quiet"));
+      return cell;
+    }
+    if (!exp.download_url) {
+      cell.append(el("span", "not ready", "quiet"));
+      return cell;
+    }
+    const link = (href, text) => {
+      const a = el("a", text);
+      a.href = href;
+      return a;
+    };
+    if (exp.format === "coco") {
+      cell.append(link(exp.download_url, "instances.json"));
+      return cell;
+    }
+    cell.append(link(exp.download_url, "manifest.json"));
+    (exp.report.shards || []).forEach((shard, i) => cell.append(link(`${exp.download_url}?shard=${i}`, shard.file)));
+    return cell;
+  }
+
+  function drawExports(exports) {
+    const recent = exports.slice(0, page.recent_exports);
+    const table = document.getElementById("export-table");
+    table.hidden = recent.length === 0;
+    card("exports").querySelector(".dash-empty").hidden = recent.length > 0;
+    table.tBodies[0].replaceChildren(
+      ...recent.map((exp) => {
+        const status = el("td");
+        status.append(el("span", exp.status, `dash-status ${exp.status}`));
+        const tr = row([
+          el("td", String(exp.id)),
+          el("td", exp.format === "coco" ? "COCO" : "SA-1B"),
+          el("td", filtersText(exp.filters)),
+          status,
+          el("td", `${exp.progress_done} / ${exp.progress_total}`, "num"),
+          num(exp.report.masks),
+          el("td", new Date(exp.created_at).toLocaleString()),
+          fileLinks(exp),
+        ]);
+        tr.dataset.export = exp.id;
+        return tr;
+      }),
+    );
+  }
+
+  function render(stats, exports) {
+    drawSummary(stats);
+    drawCharts(stats);
+    drawAnnotators(stats);
+    drawModels(stats);
+    drawPasses(stats);
+    drawExports(exports);
+    document.getElementById("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    const running = stats.automatic_passes.some((r) => ACTIVE.has(r.status)) || exports.some((e) => ACTIVE.has(e.status));
+    clearTimeout(pollTimer);
+    pollTimer = running ? setTimeout(refresh, page.poll_ms) : null;
+    if (running) document.getElementById("updated").append(`, refreshing every ${page.poll_ms / 1000} s while work runs`);
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+    return response.json();
+  }
+
+  async function refresh() {
+    try {
+      const [stats, exports] = await Promise.all([getJSON(page.urls.stats), getJSON(page.urls.exports)]);
+      render(stats, exports);
+    } catch (error) {
+      document.getElementById("updated").textContent = `Could not refresh (${error.message}); retrying.`;
+      clearTimeout(pollTimer);
+      pollTimer = setTimeout(refresh, page.poll_ms);
+    }
+  }
+
+  /* DRF's 400 answers: {"field": ["message", ...], ...} or {"detail": "message"}. */
+  function errorText(body) {
+    if (!body || typeof body !== "object") return "the server refused the export";
+    return Object.entries(body)
+      .map(([field, messages]) => {
+        const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
+        return field === "detail" || field === "non_field_errors" ? text : `${field}: ${text}`;
+      })
+      .join("; ");
+  }
+
+  function exportRequest(form) {
+    const data = new FormData(form);
+    const body = { format: data.get("format") };
+    if (body.format === "sa1b") body.shard_size = Number(data.get("shard_size"));
+    for (const key of ["stage", "model_version", "min_predicted_iou", "min_stability_score"]) {
+      if (data.get(key) !== "") body[key] = Number(data.get(key));
+    }
+    if (data.get("source") !== "") body.source = data.get("source");
+    return body;
+  }
+
+  async function startExport(event) {
+    event.preventDefault();
+    const form = event.target;
+    const message = document.getElementById("export-message");
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    message.className = "dash-message";
+    message.textContent = "Starting the export…";
+    try {
+      const response = await fetch(page.urls.exports, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          "X-CSRFToken": form.elements.csrfmiddlewaretoken.value,
+        },
+        body: JSON.stringify(exportRequest(form)),
+      });
+      const body = await response.json().catch(() => null);
+      if (!response.ok) {
+        message.className = "dash-message error";
+        message.textContent = `Export refused: ${errorText(body)}`;
+        return;
+      }
+      message.textContent = `Export #${body.id} queued; a cpu worker writes it.`;
+      await refresh();
+    } catch (error) {
+      message.className = "dash-message error";
+      message.textContent = `Could not reach the server: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function init() {
+    charts.applyTheme();
+    const form = document.getElementById("export-form");
+    form.addEventListener("submit", startExport);
+    form.elements.format.addEventListener("change", () => {
+      form.elements.shard_size.disabled = form.elements.format.value !== "sa1b";
+    });
+    render(page.stats, page.exports);
+  }
+
+  init();
+})();
