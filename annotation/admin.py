@@ -19,6 +19,8 @@ from annotation.services.automatic import with_progress
 
 # The admin index links to the dashboard (frontend/templates/admin/sade_index.html).
 admin.site.index_template = "admin/sade_index.html"
+admin.site.site_header = "SA Data Engine administration"
+admin.site.site_title = "SA Data Engine admin"
 
 
 class MembershipInline(admin.TabularInline):

@@ -323,6 +323,9 @@ class AutomaticPass(BackgroundJob):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total_images = models.PositiveIntegerField(default=0)
 
+    class Meta(BackgroundJob.Meta):
+        verbose_name_plural = "automatic passes"
+
     def __str__(self) -> str:
         return f"{self.kind} pass {self.pk} on {self.dataset} ({self.status})"
 
