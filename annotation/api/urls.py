@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from annotation.api.views.account import MeView, ModelStatusView
 from annotation.api.views.automatic import AutomaticPassViewSet, DatasetAutomaticPassesView
 from annotation.api.views.datasets import DatasetViewSet, ImportJobViewSet
+from annotation.api.views.everything import EverythingView
 from annotation.api.views.exports import (
     DatasetAnnotationImportView,
     DatasetExportsView,
@@ -13,6 +14,7 @@ from annotation.api.views.exports import (
 )
 from annotation.api.views.images import ImageViewSet
 from annotation.api.views.masks import MaskViewSet
+from annotation.api.views.prefetch import PrepareImageView, UpcomingImagesView
 from annotation.api.views.sessions import SessionViewSet
 
 router = DefaultRouter()
@@ -42,5 +44,12 @@ urlpatterns = [
         name="dataset-annotation-imports",
     ),
     path("datasets/<int:dataset_id>/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
+    path(
+        "datasets/<int:dataset_id>/upcoming-images/",
+        UpcomingImagesView.as_view(),
+        name="dataset-upcoming-images",
+    ),
+    path("images/<int:image_id>/everything/", EverythingView.as_view(), name="image-everything"),
+    path("images/<int:image_id>/prepare/", PrepareImageView.as_view(), name="image-prepare"),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,147 @@
+// What the annotator does to saved masks and to the whole image, as methods mixed into the
+// annotation page's App (main.js): `this` is the app.
+
+import { api } from "./api.js";
+import { cropOf, downloadCutout, unionCrop } from "./cutout.js";
+import { isUnreviewedPrefill } from "./masks.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** Selecting, re-editing, keeping and deleting the saved masks (methods of the App). */
+export const savedMaskActions = {
+  editMask(id) {
+    const entry = this.masks.get(id);
+    if (!entry) return;
+    if (!this.editor.isEmpty()) {
+      this.status("Accept (Enter) or clear (Esc) the current mask first.");
+      return;
+    }
+    const { mask } = entry;
+    this.masks.editingId = id;
+    this.editor.load(mask.rle, {
+      editing: { id, version: mask.version, seconds: mask.seconds_spent, source: mask.source },
+      prompt: mask.source === "prefilled" ? null : mask.prompt,
+    });
+    this.masks.renderList();
+    this.status(`Editing mask #${id}: click, box, brush or erase, then Enter saves it.`);
+  },
+
+  selectAt(x, y, additive) {
+    const entry = this.masks.at(x, y);
+    if (entry) this.masks.select(entry.mask.id, additive);
+    else if (!additive) this.masks.selectNone();
+  },
+
+  editSelected() {
+    const [first] = this.masks.selected();
+    if (first) this.editMask(first.mask.id);
+  },
+
+  async keepMask(id) {
+    const entry = this.masks.get(id);
+    if (!entry || !isUnreviewedPrefill(entry.mask)) return;
+    try {
+      this.masks.upsert(await api("POST", `/api/masks/${id}/keep/`, { version: entry.mask.version }));
+      this.status(`Kept mask #${id} as the model made it.`, "ok");
+      this.lifecycle.broadcast("changed");
+    } catch (error) {
+      if (error.status === 409) this.conflict({ maskId: id }, error);
+      else this.status(`Could not keep mask #${id}: ${error.message}`, "error");
+    }
+  },
+
+  keepSelected() {
+    for (const entry of this.masks.selected()) this.keepMask(entry.mask.id);
+  },
+
+  async deleteMask(id) {
+    try {
+      await api("DELETE", `/api/masks/${id}/`);
+    } catch (error) {
+      if (error.status !== 404) {
+        this.status(`Could not delete mask #${id}: ${error.message}`, "error");
+        return;
+      }
+    }
+    if (this.masks.editingId === id) {
+      this.masks.editingId = null;
+      this.editor.reset();
+    }
+    this.masks.remove(id);
+    this.status(`Deleted mask #${id}.`);
+    this.lifecycle.broadcast("changed");
+  },
+
+  deleteSelected() {
+    for (const entry of this.masks.selected()) this.deleteMask(entry.mask.id);
+  },
+};
+
+/** Everything (proposals for the whole image) and Cut-out (methods of the App). */
+export const wholeImageActions = {
+  async everything() {
+    if (this.proposals.running) return;
+    const grid = Number($("everything-grid").value);
+    const confidence = $("everything-confidence").value;
+    this.status(`Everything: the model is segmenting the whole image (${grid}×${grid} points)…`);
+    try {
+      const answer = await this.proposals.run(grid, confidence);
+      if (answer.masks.length) {
+        this.status(`Everything: ${answer.masks.length} proposals in ${answer.seconds.toFixed(1)} s.`, "ok");
+      } else {
+        const untrained = this.model && !this.model.is_official;
+        this.status(
+          "Everything: the model found no mask it is confident about. " +
+            (untrained
+              ? "The active model is not Meta's checkpoint (see Model): choose 'relaxed' or 'all', or install the checkpoint."
+              : "Choose 'relaxed' to see less confident masks."),
+          "error",
+        );
+      }
+    } catch (error) {
+      this.status(`Everything failed: ${error.message}`, "error");
+    }
+  },
+
+  takeProposal(index) {
+    const { mask } = this.proposals.take(index);
+    this.editor.load(mask.rle, {
+      candidate: { ...mask },
+      prompt: { points: mask.point_coords, labels: mask.point_coords.map(() => 1), box: null },
+    });
+    this.status("Proposal taken: refine it or press Enter to accept.");
+  },
+
+  acceptAllProposals() {
+    for (const { mask } of this.proposals.items) {
+      const body = {
+        image: this.imageId,
+        rle: mask.rle,
+        source: "model_assisted",
+        client_id: crypto.randomUUID(),
+        predicted_iou: mask.predicted_iou,
+        stability_score: mask.stability_score,
+        point_coords: mask.point_coords,
+        prompt: { points: mask.point_coords, labels: mask.point_coords.map(() => 1) },
+      };
+      if (this.session.session) body.session = this.session.session.id;
+      this.saves.create(body);
+    }
+    this.proposals.clear();
+  },
+
+  cutout() {
+    let crops = this.masks.selected().map((entry) => entry.crop);
+    if (!crops.length && !this.editor.isEmpty()) {
+      crops = [cropOf(this.editor.layer.bits, this.config.width, this.editor.layer.box)];
+    }
+    const crop = unionCrop(crops);
+    if (!crop || !this.image) {
+      this.status("Select masks in the list (or make one) to cut out.");
+      return;
+    }
+    const base = this.config.imageName.replace(/\.[^.]+$/, "");
+    downloadCutout(this.image, crop, `${base}-cutout.png`);
+    this.status(`Cut-out of ${crops.length} mask(s) downloaded.`, "ok");
+  },
+};

@@ -1,0 +1,306 @@
+// The annotation page: wires the image, the editor, the saved masks, saving, timing and the
+// panels together, and talks to the REST API. `window.sade` exposes the app to the browser
+// tests and the click benchmark (positions, state, timings).
+
+import { savedMaskActions, wholeImageActions } from "./actions.js";
+import { api } from "./api.js";
+import { CanvasController } from "./canvas.js";
+import { ObjectEditor } from "./editor.js";
+import { Proposals } from "./everything.js";
+import { HoverPreview } from "./hover.js";
+import { MaskLayer, STYLES } from "./layers.js";
+import { MaskStore } from "./masks.js";
+import { renderCandidates, renderCurrent, renderPanels, renderPending, renderSummary } from "./panels.js";
+import { SaveQueue } from "./save.js";
+import { fillHelp, installShortcuts } from "./shortcuts.js";
+import { ActivityClock, browserTotals, SessionTimer } from "./timing.js";
+import { Lifecycle, wireControls } from "./lifecycle.js";
+import { Viewport } from "./viewport.js";
+
+const $ = (id) => document.getElementById(id);
+const HINT_AFTER_SECONDS = 30;
+const MASK_REFRESH_MS = 10_000;
+
+class App {
+  constructor(config) {
+    this.config = config;
+    this.imageId = config.imageId;
+    this.canvas = $("canvas");
+    this.tool = "prompt";
+    this.image = null;
+    this.imageInfo = null;
+    this.model = null;
+    this.imageStats = { masks: 0, seconds: 0 };
+    this.metrics = { clickToMask: [], ignoredClicks: 0 };
+    this.hintShown = false;
+    this.clock = new ActivityClock();
+    this.view = new Viewport(this.canvas, config.width, config.height);
+    const update = () => this.update();
+    this.editor = new ObjectEditor({
+      api,
+      imageId: this.imageId,
+      layer: new MaskLayer(config.width, config.height, STYLES.working),
+      clock: this.clock,
+      onChange: update,
+      onPredicted: (answer, clickedAt) => this.predicted(answer, clickedAt),
+      onError: (error) => this.status(`The model could not answer: ${error.message}`, "error"),
+    });
+    this.hover = new HoverPreview({
+      api,
+      imageId: this.imageId,
+      editor: this.editor,
+      layer: new MaskLayer(config.width, config.height, STYLES.hover),
+      onChange: () => this.canvasView.render(),
+    });
+    this.masks = new MaskStore({ api, imageId: this.imageId, me: config.user, listElement: $("mask-list"), onChange: update });
+    this.saves = new SaveQueue({
+      api,
+      imageId: this.imageId,
+      onSaved: (mask, item) => this.saved(mask, item),
+      onConflict: (item, error) => this.conflict(item, error),
+      onChange: () => renderPending(this),
+    });
+    this.proposals = new Proposals({ api, imageId: this.imageId, onChange: update });
+    this.session = new SessionTimer(api, this.clock, this.imageId);
+    this.lifecycle = new Lifecycle(this);
+    this.canvasView = new CanvasController(this);
+  }
+
+  async start() {
+    for (const type of ["pointermove", "pointerdown", "keydown", "wheel"]) {
+      window.addEventListener(type, () => this.clock.touch(), { capture: true, passive: true });
+    }
+    installShortcuts(this);
+    fillHelp($("help-table"));
+    wireControls(this);
+    const image = new Image();
+    image.src = `/api/images/${this.imageId}/file/`;
+    const loaded = image.decode().then(() => {
+      this.image = image;
+      this.view.resize();
+      this.view.fit();
+      this.canvasView.renderNow();
+    });
+    await Promise.all([
+      loaded,
+      this.masks.load(),
+      this.session.start().catch((e) => this.status(`Session not started: ${e.message}`, "error")),
+      this.lifecycle.loadModel(),
+    ]);
+    this.saves.flush();
+    this.lifecycle.prepare();
+    this.lifecycle.prefetchNext();
+    this.lifecycle.watch();
+    setInterval(() => this.tick(), 250);
+    setInterval(() => this.masks.load().catch(() => {}), MASK_REFRESH_MS);
+    window.addEventListener("focus", () => this.masks.load().catch(() => {}));
+    document.body.dataset.ready = "1";
+    this.update();
+  }
+
+  // --- state shown ------------------------------------------------------------------------------
+
+  update() {
+    renderCandidates(this);
+    renderCurrent(this);
+    renderPanels(this);
+    renderPending(this);
+    renderSummary(this);
+    this.canvasView.render();
+  }
+
+  tick() {
+    renderSummary(this);
+    const seconds = this.editor.secondsSoFar();
+    if (!this.editor.isEmpty() && seconds > HINT_AFTER_SECONDS && !this.hintShown) {
+      this.hintShown = true;
+      this.showHint(
+        `${Math.round(seconds)} s on this mask. The guideline is to move on: accept what you have ` +
+          "(Enter) or clear it (Esc); a good-enough mask now beats a perfect one later.",
+      );
+    }
+  }
+
+  status(text, kind = "info") {
+    const line = $("status");
+    line.textContent = text;
+    line.className = `status ${kind}`;
+  }
+
+  showHint(text) {
+    const hint = $("hint");
+    hint.textContent = text;
+    hint.hidden = false;
+    clearTimeout(this.hintTimer);
+    this.hintTimer = setTimeout(() => (hint.hidden = true), 12_000);
+  }
+
+  browserTotals() {
+    return browserTotals();
+  }
+
+  dialogOpen() {
+    return [...document.querySelectorAll("dialog")].some((d) => d.open);
+  }
+
+  // --- prompts ----------------------------------------------------------------------------------
+
+  clicked(x, y, label, clickedAt) {
+    if (this.proposals.items.length && this.editor.isEmpty() && label === 1) {
+      const index = this.proposals.at(x, y);
+      if (index >= 0) {
+        this.takeProposal(index);
+        return;
+      }
+    }
+    const answer = label === 1 ? this.hover.answerFor(x, y) : null;
+    this.hover.hide();
+    this.editor.addPoint(x, y, label, clickedAt, answer);
+  }
+
+  boxDrawn(box, clickedAt) {
+    if (box[2] - box[0] < 2 || box[3] - box[1] < 2) return;
+    this.hover.hide();
+    this.editor.setBox(box, clickedAt);
+  }
+
+  ignoredOutside() {
+    this.metrics.ignoredClicks += 1;
+    this.status("That click was outside the image: ignored.");
+  }
+
+  predicted(answer, clickedAt) {
+    this.canvasView.renderNow();
+    this.metrics.clickToMask.push(performance.now() - clickedAt);
+    if (answer.embedding_computed) this.status("The model had to compute this image's embedding first.");
+  }
+
+  setTool(tool) {
+    this.tool = tool;
+    this.hover.hide();
+    this.update();
+  }
+
+  brushRadius() {
+    return Number($("brush-size").value) / 2;
+  }
+
+  resizeBrush(factor) {
+    const input = $("brush-size");
+    const next = Math.round(Math.min(200, Math.max(1, Number(input.value) * factor + (factor > 1 ? 1 : -1))));
+    input.value = String(next);
+    $("brush-size-value").textContent = String(next);
+    this.canvasView.render();
+  }
+
+  undo() {
+    this.editor.undo();
+  }
+
+  redo() {
+    this.editor.redo();
+  }
+
+  toggleHover() {
+    const on = this.hover.toggle();
+    $("hover-toggle").textContent = `Hover preview: ${on ? "on" : "off"}`;
+    $("hover-toggle").setAttribute("aria-pressed", String(on));
+  }
+
+  zoomKey(key) {
+    if (key === "0") this.view.fit();
+    else this.view.zoomCentre(key === "-" ? 1 / 1.25 : 1.25);
+    this.canvasView.render();
+  }
+
+  escape() {
+    const open = [...document.querySelectorAll("dialog")].find((d) => d.open);
+    if (open) return open.close();
+    if (!this.editor.isEmpty()) {
+      this.masks.editingId = null;
+      this.editor.reset();
+      this.hintShown = false;
+      this.update();
+      return;
+    }
+    if (this.proposals.answer) this.proposals.clear();
+    else this.masks.selectNone();
+  }
+
+  toggleHelp() {
+    const help = $("help");
+    if (help.open) help.close();
+    else help.showModal();
+  }
+
+  toggleAllMasks() {
+    this.masks.allHidden = !this.masks.allHidden;
+    this.update();
+  }
+
+  // --- saving -----------------------------------------------------------------------------------
+
+  accept() {
+    const taken = this.editor.take();
+    if (!taken) {
+      this.status("Nothing to save: click the object, drag a box or paint first.");
+      return;
+    }
+    this.hintShown = false;
+    if (taken.editing) {
+      const body = { version: taken.editing.version, rle: taken.rle, seconds_spent: taken.editing.seconds + taken.seconds };
+      if (taken.prompt) body.prompt = taken.prompt;
+      this.masks.editingId = null;
+      this.saves.update(taken.editing.id, body);
+    } else {
+      const body = {
+        image: this.imageId,
+        rle: taken.rle,
+        source: taken.fromModel ? "model_assisted" : "manual",
+        client_id: taken.clientId,
+        seconds_spent: taken.seconds,
+      };
+      if (this.session.session) body.session = this.session.session.id;
+      if (taken.prompt) body.prompt = taken.prompt;
+      if (taken.predictedIou !== null) body.predicted_iou = taken.predictedIou;
+      if (taken.stability !== null) body.stability_score = taken.stability;
+      if (taken.pointCoords) body.point_coords = taken.pointCoords;
+      this.saves.create(body);
+    }
+    this.status(`Saving the mask (${taken.seconds.toFixed(1)} s)…`);
+    this.update();
+  }
+
+  saved(mask, item) {
+    this.masks.upsert(mask);
+    if (item.kind === "create") {
+      this.imageStats.masks += 1;
+      this.imageStats.seconds += mask.seconds_spent;
+      browserTotals({ masks: 1, seconds: mask.seconds_spent });
+    }
+    this.status(item.kind === "create" ? `Saved mask #${mask.id}.` : `Saved your edit of mask #${mask.id}.`, "ok");
+    this.lifecycle.broadcast("changed");
+  }
+
+  conflict(item, error) {
+    const id = item.maskId;
+    const text = error.status === 404
+      ? `Mask #${id} was deleted by someone else while you edited it; your change was not saved.`
+      : `Someone else changed mask #${id} while you were editing it, so your change was not saved ` +
+        "(it would have overwritten theirs). The mask now shows their version: redo your change if it is still needed.";
+    this.status(text, "error");
+    if (this.masks.editingId === id) this.masks.editingId = null;
+    this.masks.load().catch(() => {});
+  }
+
+  done() {
+    this.lifecycle.finish(false);
+  }
+}
+
+Object.assign(App.prototype, savedMaskActions, wholeImageActions);
+
+const config = JSON.parse(document.getElementById("annotate-config").textContent);
+const app = new App(config);
+window.sade = app;
+app.start().catch((error) => app.status(`The page could not start: ${error.message}`, "error"));

@@ -1,0 +1,179 @@
+// The image's saved masks: kept in sync with the server (another tab or another annotator may
+// add, change or delete them), drawn as cropped layers, listed in the sidebar where each can be
+// selected, hidden, re-edited, deleted and, when the model pre-filled it, kept.
+
+import { listAll } from "./api.js";
+import { cropLayer, paletteColour, STYLES } from "./layers.js";
+import { decodeCrop } from "./rle.js";
+
+export function isUnreviewedPrefill(mask) {
+  return mask.source === "prefilled" && !mask.review;
+}
+
+function styleFor(mask, selected) {
+  if (isUnreviewedPrefill(mask)) {
+    return selected ? { ...STYLES.prefilled, fill: 150 } : STYLES.prefilled;
+  }
+  return { ...(selected ? STYLES.selected : STYLES.saved), rgb: paletteColour(mask.id) };
+}
+
+export class MaskStore {
+  constructor({ api, imageId, me, listElement, onChange }) {
+    this.api = api;
+    this.imageId = imageId;
+    this.me = me;
+    this.list = listElement;
+    this.onChange = onChange;
+    this.entries = new Map();
+    this.allHidden = false;
+    this.editingId = null;
+    this.removedPrefills = 0;
+  }
+
+  async load() {
+    const rows = await listAll(`/api/masks/?image=${this.imageId}`);
+    const seen = new Set();
+    let changed = false;
+    for (const mask of rows) {
+      seen.add(mask.id);
+      const entry = this.entries.get(mask.id);
+      if (!entry || entry.mask.version !== mask.version) {
+        this.upsert(mask, false);
+        changed = true;
+      }
+    }
+    for (const id of [...this.entries.keys()]) {
+      if (!seen.has(id) && id !== this.editingId) {
+        this.entries.delete(id);
+        changed = true;
+      }
+    }
+    if (changed) this.changed();
+    return changed;
+  }
+
+  upsert(mask, notify = true) {
+    const previous = this.entries.get(mask.id);
+    const selected = previous ? previous.selected : false;
+    const entry = { mask, selected, hidden: previous ? previous.hidden : false, crop: decodeCrop(mask.rle) };
+    entry.layer = cropLayer(entry.crop, styleFor(mask, selected));
+    this.entries.set(mask.id, entry);
+    if (notify) this.changed();
+    return entry;
+  }
+
+  remove(id) {
+    const entry = this.entries.get(id);
+    if (entry && isUnreviewedPrefill(entry.mask)) this.removedPrefills += 1;
+    this.entries.delete(id);
+    this.changed();
+  }
+
+  get(id) {
+    return this.entries.get(id);
+  }
+
+  select(id, additive) {
+    for (const [key, entry] of this.entries) {
+      const wanted = key === id ? !(additive && entry.selected) : additive ? entry.selected : false;
+      if (wanted !== entry.selected) {
+        entry.selected = wanted;
+        entry.layer = cropLayer(entry.crop, styleFor(entry.mask, wanted));
+      }
+    }
+    this.changed();
+  }
+
+  selectNone() {
+    for (const entry of this.entries.values()) {
+      if (entry.selected) {
+        entry.selected = false;
+        entry.layer = cropLayer(entry.crop, styleFor(entry.mask, false));
+      }
+    }
+    this.changed();
+  }
+
+  selected() {
+    return [...this.entries.values()].filter((entry) => entry.selected);
+  }
+
+  /** The saved mask under image pixel (x, y), the smallest one when several overlap. */
+  at(x, y) {
+    let best = null;
+    for (const entry of this.visible()) {
+      const c = entry.crop;
+      if (!c || x < c.x0 || y < c.y0 || x >= c.x1 || y >= c.y1) continue;
+      if (!c.data[(y - c.y0) * (c.x1 - c.x0) + (x - c.x0)]) continue;
+      if (!best || entry.mask.area < best.mask.area) best = entry;
+    }
+    return best;
+  }
+
+  visible() {
+    if (this.allHidden) return [];
+    return [...this.entries.values()].filter((e) => !e.hidden && e.layer && e.mask.id !== this.editingId);
+  }
+
+  prefillCounts() {
+    const counts = { total: 0, unreviewed: 0, kept: 0, edited: 0, deleted: this.removedPrefills };
+    for (const { mask } of this.entries.values()) {
+      if (mask.source !== "prefilled") continue;
+      counts.total += 1;
+      if (!mask.review) counts.unreviewed += 1;
+      else counts[mask.review] += 1;
+    }
+    return counts;
+  }
+
+  changed() {
+    this.renderList();
+    this.onChange();
+  }
+
+  describeAuthor(mask) {
+    if (mask.author === null) return "the model";
+    return mask.author === this.me.id ? "you" : `annotator #${mask.author}`;
+  }
+
+  renderList() {
+    const items = [];
+    for (const entry of [...this.entries.values()].sort((a, b) => a.mask.id - b.mask.id)) {
+      const { mask } = entry;
+      const li = document.createElement("li");
+      li.dataset.id = mask.id;
+      li.className = [
+        "mask-item",
+        entry.selected ? "selected" : "",
+        entry.hidden ? "is-hidden" : "",
+        isUnreviewedPrefill(mask) ? "prefilled" : "",
+        mask.id === this.editingId ? "editing" : "",
+      ].join(" ");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      const rgb = isUnreviewedPrefill(mask) ? STYLES.prefilled.rgb : paletteColour(mask.id);
+      swatch.style.background = `rgb(${rgb.join(",")})`;
+      const label = document.createElement("span");
+      label.className = "label";
+      const seconds = mask.seconds_spent ? ` · ${mask.seconds_spent.toFixed(1)} s` : "";
+      const review = mask.source === "prefilled" ? ` · ${mask.review || "to review"}` : "";
+      label.textContent = `#${mask.id} ${mask.source.replace("_", "-")}${review} · ${this.describeAuthor(mask)} · ${mask.area} px${seconds}`;
+      const actions = document.createElement("span");
+      actions.className = "actions";
+      li.append(swatch, label, actions);
+      const buttons = [["hide", entry.hidden ? "Show" : "Hide"]];
+      if (isUnreviewedPrefill(mask)) buttons.push(["keep", "Keep"], ["edit", "Fix"]);
+      else buttons.push(["edit", "Edit"]);
+      buttons.push(["delete", "Delete"]);
+      for (const [act, text] of buttons) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.act = act;
+        button.textContent = text;
+        actions.append(button);
+      }
+      items.push(li);
+    }
+    this.list.replaceChildren(...items);
+  }
+}

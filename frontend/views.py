@@ -1,0 +1,91 @@
+"""The annotator's pages: sign in and out, the home page with each dataset's queue per stage,
+claiming the next image, and the annotation page. The annotation page is a shell: its script
+does everything through the REST API, as any other client would."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
+
+from annotation.models import Stage
+from annotation.services import access, queues, work
+from annotation.services.errors import ServiceError
+from engine.registry import CheckpointError
+from modeltrain.runtime import model_status
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "frontend/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = "login"
+
+
+def _model_or_error() -> tuple[dict | None, str | None]:
+    """The active model's description, or why it cannot be loaded (the page still opens)."""
+    try:
+        return model_status(), None
+    except CheckpointError as exc:
+        return None, f"the configured model checkpoint cannot be loaded: {exc}"
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    model, model_error = _model_or_error()
+    context = {
+        "queues": queues.stage_queues(request.user),
+        "model": model,
+        "model_error": model_error,
+    }
+    return render(request, "frontend/home.html", context)
+
+
+@login_required
+@require_POST
+def next_image(request: HttpRequest, dataset_id: int, stage: int) -> HttpResponse:
+    """Claim the next image of a stage (the one already held, if any) and open it."""
+    dataset = get_object_or_404(access.visible_datasets(request.user), pk=dataset_id)
+    try:
+        image = work.claim_next_image(dataset, request.user, stage)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("home")
+    if image is None:
+        label = Stage(stage).label if stage in Stage.values else stage
+        messages.info(request, f"Nothing left to annotate in {dataset.name}, stage {label}.")
+        return redirect("home")
+    return redirect("annotate", image_id=image.pk)
+
+
+@login_required
+@ensure_csrf_cookie
+def annotate(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = get_object_or_404(
+        access.visible_images(request.user).select_related("dataset"), pk=image_id
+    )
+    config = {
+        "imageId": image.pk,
+        "datasetId": image.dataset_id,
+        "datasetName": image.dataset.name,
+        "imageName": image.original_name,
+        "stage": image.stage,
+        "width": image.width,
+        "height": image.height,
+        "user": {"id": request.user.pk, "username": request.user.get_username()},
+        "role": access.role_in(request.user, image.dataset),
+        "homeUrl": reverse("home"),
+        "annotateUrl": reverse("annotate", args=[0]).replace("/0/", "/{id}/"),
+    }
+    return render(
+        request,
+        "frontend/annotate.html",
+        {"image": image, "config": config, "stage_label": Stage(image.stage).label},
+    )

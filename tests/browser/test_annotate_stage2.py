@@ -1,0 +1,149 @@
+"""Stage 2: the masks the model pre-filled are shown apart (orange, striped, dashed box); the
+annotator keeps, fixes or deletes each and adds what the model missed. A kept mask stays the
+model's (no author, source prefilled, review kept); a fixed one is recorded as edited."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import AnnotatorSession, ImageStatus, Mask
+from engine import rle as rle_codec
+from tests import factories
+from tests.browser.annotate_fixtures import (
+    add_ready_image,
+    click_image,
+    console_errors,
+    drag,
+    sign_in,
+    wait_predicted,
+    wait_ready,
+    work_fixture,  # noqa: F401 (the fixture)
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def prefilled(work):
+    image = add_ready_image(work.dataset, work.model, seed=5, stage=2)
+    masks = [
+        factories.add_mask(
+            image,
+            source="prefilled",
+            model_version=work.model,
+            rle=factories.rect_rle(image, *box),
+            predicted_iou=0.97,
+            stability_score=0.98,
+        )
+        for box in [(10, 10, 60, 50), (100, 40, 160, 120), (200, 150, 290, 220)]
+    ]
+    return image, masks
+
+
+def item(page, mask):
+    return page.locator(f"#mask-list li[data-id='{mask.pk}']")
+
+
+def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
+    live_server, page, work, prefilled, screenshot
+):
+    errors = console_errors(page)
+    image, (kept, fixed, deleted) = prefilled
+    sign_in(page, live_server.url)
+    page.locator(
+        f"section[data-dataset='{work.dataset.pk}'] tr[data-stage='2'] .next-image"
+    ).click()
+    page.wait_for_url(f"**/annotate/{image.pk}/")
+    wait_ready(page)
+
+    assert page.locator("#mask-list li.prefilled").count() == 3
+    assert "3 to review" in page.locator("#prefill-info").inner_text()
+    screenshot(page, "prefilled")
+
+    # Keep: select it in the list, K.
+    item(page, kept).locator(".label").click()
+    page.keyboard.press("k")
+    page.wait_for_function(f"() => window.sade.masks.get({kept.pk}).mask.review === 'kept'")
+
+    # Fix: load it into the editor, paint a missing part, Enter.
+    item(page, fixed).locator("button[data-act='edit']").click()
+    page.keyboard.press("b")
+    drag(page, (165, 60), (180, 70))
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => window.sade.masks.get({fixed.pk}).mask.review === 'edited'")
+
+    # Delete.
+    item(page, deleted).locator("button[data-act='delete']").click()
+    page.wait_for_function(f"() => !window.sade.masks.get({deleted.pk})")
+
+    # Add an object the model missed.
+    page.keyboard.press("p")
+    click_image(page, 250, 60)
+    wait_predicted(page, 1)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.sade.masks.entries.size === 3")
+    info = page.locator("#prefill-info").inner_text()
+    assert "0 to review, 1 kept, 1 fixed, 1 deleted" in info
+    screenshot(page, "reviewed")
+
+    kept.refresh_from_db()
+    assert (kept.source, kept.review, kept.reviewed_by, kept.author) == (
+        "prefilled",
+        "kept",
+        work.annotator,
+        None,
+    )
+    assert kept.rle == factories.rect_rle(image, 10, 10, 60, 50)
+    fixed.refresh_from_db()
+    assert (fixed.source, fixed.review, fixed.version) == ("prefilled", "edited", 2)
+    pixels = rle_codec.decode(fixed.rle)
+    assert pixels[80, 130] and pixels[65, 172] and not pixels[200, 20]
+    assert not Mask.objects.filter(pk=deleted.pk).exists()
+    added = Mask.objects.exclude(source="prefilled").get()
+    assert (added.source, added.stage, added.author) == ("model_assisted", 2, work.annotator)
+
+    # Done: the session closes, the image is done in stage 2, the summary is shown.
+    page.locator("#done").click()
+    page.locator("#finish-dialog").wait_for()
+    summary = page.locator("#finish-details").inner_text()
+    assert "1 mask(s) made on this image" in summary
+    screenshot(page, "done")
+    image.refresh_from_db()
+    assert image.status == ImageStatus.DONE and image.held_by is None
+    session = AnnotatorSession.objects.get(image=image)
+    assert session.ended_at is not None and session.masks_made == 1
+    page.locator("#finish-next").click()
+    page.wait_for_url(f"{live_server.url}/")
+    assert errors() == []
+
+
+def test_prefilled_masks_are_drawn_apart_from_the_annotators(
+    live_server, page, work, prefilled, screenshot
+):
+    image, masks = prefilled
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/annotate/{image.pk}/")
+    wait_ready(page)
+    page.evaluate("() => window.sade.toggleHover()")
+    click_image(page, 250, 60)
+    wait_predicted(page, 1)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.sade.masks.entries.size === 4")
+
+    # A pre-filled mask's layer is orange; the annotator's mask has its own colour.
+    colours = page.evaluate(
+        """(ids) => ids.map((id) => {
+            const {layer, crop} = window.sade.masks.get(id);
+            const first = crop.data.indexOf(1);
+            const width = crop.x1 - crop.x0;
+            const ctx = layer.canvas.getContext('2d');
+            const pixel = ctx.getImageData(first % width, Math.floor(first / width), 1, 1).data;
+            return Array.from(pixel.slice(0, 3));
+        })""",
+        [masks[0].pk, Mask.objects.exclude(source="prefilled").get().pk],
+    )
+    screenshot(page)
+
+    assert colours[0] == [255, 140, 0]
+    assert colours[1] != [255, 140, 0]
+    assert page.locator(f"#mask-list li[data-id='{masks[0].pk}'] button[data-act='keep']").count()

@@ -1,0 +1,86 @@
+"""Time on the annotation page: active time pauses after a minute without input, the per-mask
+timer runs from the first prompt to accept, a gentle hint appears after 30 seconds on one mask,
+heartbeats count active time on the server, and finishing shows the session's summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import AnnotatorSession, Mask
+from tests.browser.annotate_fixtures import (
+    drag,
+    open_image,
+    sign_in,
+    work_fixture,  # noqa: F401 (the fixture)
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_gaps_over_a_minute_without_input_are_not_counted(live_server, page):
+    page.goto(f"{live_server.url}/login/")
+
+    total = page.evaluate(
+        """async () => {
+            const {ActivityClock} = await import('/static/frontend/annotate/timing.js');
+            let now = 0;
+            const clock = new ActivityClock(() => now);
+            for (const t of [10_000, 20_000, 110_000, 115_000, 120_000]) {
+                now = t;
+                clock.touch();
+            }
+            const atLastInput = clock.totalMs();
+            now = 200_000;  // idle for 80 s: a pause
+            return [atLastInput, clock.totalMs(), clock.idle()];
+        }"""
+    )
+
+    # 0-10-20 s active, 20-110 s a pause, 110-115-120 s active.
+    assert total == [30_000, 30_000, True]
+
+
+def test_mask_timer_hint_heartbeat_and_summary(live_server, page, work, screenshot):
+    image = work.images[0]
+    sign_in(page, live_server.url)
+    page.locator("tr[data-stage='1'] button.next-image").click()
+    page.wait_for_url(f"**/annotate/{image.pk}/")
+    open_image(page, live_server.url, image.pk)
+
+    page.keyboard.press("b")
+    drag(page, (50, 50), (120, 60))
+    # Thirty seconds on one mask: pretend the first stroke was 31 active seconds ago.
+    page.evaluate("() => { window.sade.editor.startMs -= 31_000; }")
+    hint = page.locator("#hint")
+    hint.wait_for()
+    assert "move on" in hint.inner_text()
+    screenshot(page, "hint")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.sade.masks.entries.size === 1")
+    first = Mask.objects.get()
+    assert 31 <= first.seconds_spent < 60
+
+    drag(page, (150, 150), (180, 170))
+    page.wait_for_timeout(300)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.sade.masks.entries.size === 2")
+    second = Mask.objects.exclude(pk=first.pk).get()
+    assert 0 < second.seconds_spent < 20
+
+    page.evaluate("() => window.sade.session.heartbeat()")
+    session = AnnotatorSession.objects.get(image=image)
+    assert session.active_seconds > 0 and session.ended_at is None
+
+    page.keyboard.press("n")
+    page.locator("#finish-dialog").wait_for()
+    summary = page.locator("#finish-details").inner_text()
+    screenshot(page, "summary")
+    session.refresh_from_db()
+    assert session.ended_at is not None and session.masks_made == 2
+    assert "2 mask(s) made on this image" in summary
+    per_mask = (first.seconds_spent + second.seconds_spent) / 2
+    assert f"{per_mask:.1f} s per mask" in summary
+    assert page.locator("#seconds-per-mask").inner_text() == f"{per_mask:.1f} s"
+
+    # The next image opens (it was prefetched and its embedding is ready).
+    page.locator("#finish-next").click()
+    page.wait_for_url(f"**/annotate/{work.images[1].pk}/")
