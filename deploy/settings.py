@@ -2,9 +2,12 @@
 helpers in deploy.env; with none set, the platform runs on SQLite, a filesystem Celery broker
 (a local worker with no server to install) and the CPU."""
 
+import re
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from deploy.env import env_bool, env_int, env_list, env_path, env_str
 
@@ -12,18 +15,38 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the platform writes: database (SQLite), media, embeddings, checkpoints, exports.
 DATA_DIR = env_path("SADE_DATA_DIR", BASE_DIR / "var")
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Development is the default (make run, the tests); SADE_PRODUCTION=1 is secure by default and
+# refuses to start without what production needs (deploy/env.example sets it).
 PRODUCTION = env_bool("SADE_PRODUCTION", False)
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if PRODUCTION else "dev-only-insecure-secret-key")
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS",
+    [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"],
+)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 if PRODUCTION:
-    if not SECRET_KEY:
-        raise RuntimeError("SADE_PRODUCTION=1 needs DJANGO_SECRET_KEY in the environment")
-    DEBUG = env_bool("DJANGO_DEBUG", False)
+    _required = {"DJANGO_SECRET_KEY": SECRET_KEY, "DJANGO_ALLOWED_HOSTS": ALLOWED_HOSTS}
+    for _name, _value in _required.items():
+        if not _value:
+            raise ImproperlyConfigured(
+                f"SADE_PRODUCTION=1 needs {_name} in the environment (see deploy/env.example); "
+                "a secret key can be made with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(50))'"
+            )
+    # TLS ends at the reverse proxy (deploy/Caddyfile), which sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SADE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+    SECURE_HSTS_SECONDS = env_int("SADE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SADE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SADE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading puts the domain in browsers' built-in lists, hard to undo: the site's
+        # owner opts in; the deploy check's reminder is silenced until then.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +64,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before everything else: the health check answers without host validation or the HTTPS
+    # redirect (Docker probes it over plain HTTP on the container's own address), and an
+    # oversized body is refused before anything reads it.
+    "deploy.health.HealthCheckMiddleware",
+    "deploy.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,12 +130,20 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
+# Behind deploy/Caddyfile: permission-checked downloads are sent by the proxy
+# (annotation.api.files); media is never served publicly.
+MEDIA_ACCEL_REDIRECT = env_bool("SADE_MEDIA_ACCEL_REDIRECT", False)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# Bodies that are not file uploads (JSON, forms); uploads may be up to MAX_UPLOAD_BYTES in all
+# (each file still within SADE_IMPORT_MAX_FILE_BYTES). Larger requests get a 413 naming the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SADE_MAX_REQUEST_BYTES", 64 * 1024 * 1024)
+MAX_UPLOAD_BYTES = env_int("SADE_MAX_UPLOAD_BYTES", 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("SADE_MAX_UPLOAD_FILES", 1000)
+# Processes of a Celery worker without --concurrency (None: one per CPU core).
+CELERY_WORKER_CONCURRENCY = env_int("SADE_WORKER_CONCURRENCY", 0) or None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -119,6 +155,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
+# Predictions per user (annotation.api.throttles): generous for the fastest annotator (a click
+# a second is brisk), a stop for a runaway script. "N/s", "N/min" or "N/hour"; empty: no limit.
+PREDICT_RATE = env_str("SADE_PREDICT_RATE", "600/min")
+if PREDICT_RATE and not re.fullmatch(r"[0-9]+/(s|sec|m|min|h|hour|d|day)", PREDICT_RATE):
+    raise ImproperlyConfigured(
+        f"SADE_PREDICT_RATE={PREDICT_RATE!r}: use N/s, N/min, N/hour or N/day (empty: no limit)"
+    )
 SPECTACULAR_SETTINGS = {
     "TITLE": "SA Data Engine API",
     "DESCRIPTION": "Datasets, images, masks (COCO RLE), annotator sessions and SAM predictions.",
@@ -128,6 +171,7 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -------------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, a local worker with no server. Production: Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+VISIBILITY_TIMEOUT = env_int("SADE_VISIBILITY_TIMEOUT", 6 * 3600)
 _broker_dir = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -137,10 +181,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Longer than the longest task, so a task held by a live worker is not handed out twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("SADE_VISIBILITY_TIMEOUT", 6 * 3600)
-    }
+    # Longer than the longest task (checked below), so a task held by a live worker is not
+    # handed out twice; a task whose worker died is handed out again after it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
 # Results and progress live in the database, not the broker.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -151,7 +194,35 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task running when the broker connection drops goes on; its late ack may be lost with the
+# connection, and then the message is delivered again after the visibility timeout, which the
+# tasks' idempotence absorbs (tests/integration/test_redis_restart.py).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Publishing rides out a broker restart of ~15 s instead of failing the web request.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 6,
+    "interval_start": 0,
+    "interval_step": 1,
+    "interval_max": 4,
+}
+# Hard limits: SADE_TASK_TIME_LIMIT for whole jobs (imports, exports), SADE_IMAGE_TASK_TIME_LIMIT
+# for one image's work (an embedding, one image of an automatic pass). Each task's soft limit
+# comes earlier (annotation.tasks.soft_limit) so that it records its failure in the database;
+# a hard kill could not.
 CELERY_TASK_TIME_LIMIT = env_int("SADE_TASK_TIME_LIMIT", 4 * 3600)
+IMAGE_TASK_TIME_LIMIT = env_int("SADE_IMAGE_TASK_TIME_LIMIT", 3600)
+if PRODUCTION and "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
+    _longest = max(CELERY_TASK_TIME_LIMIT, IMAGE_TASK_TIME_LIMIT)
+    if VISIBILITY_TIMEOUT <= _longest:
+        raise ImproperlyConfigured(
+            f"SADE_VISIBILITY_TIMEOUT ({VISIBILITY_TIMEOUT} s) must be longer than the longest "
+            f"task time limit ({_longest} s), or a running task is handed to a second worker"
+        )
+# Periodic bookkeeping, run by `celery -A deploy.celery beat` (one per installation).
+CELERY_BEAT_SCHEDULE = {
+    "expire-holds": {"task": "annotation.expire_holds", "schedule": 300.0},
+}
 
 # --- The engine -----------------------------------------------------------------------------------
 # Which SAM the platform starts from. With SAM_CHECKPOINT pointing at one of Meta's official files
@@ -208,5 +279,33 @@ SPECTACULAR_SETTINGS |= {
         "ImageStatusEnum": "annotation.models.ImageStatus",
         "ImportJobStatusEnum": "annotation.models.ImportJob.Status",
         "EmbeddingStatusEnum": "annotation.models.EmbeddingStatus",
+        # Automatic passes and training rounds share one set: queued ... cancelled.
+        "JobStatusEnum": "annotation.models.AutomaticPass.Status",
     },
+}
+
+# --- Retraining rounds (modeltrain, issue 6) ------------------------------------------------------
+TRAINING_DIR = env_path("SADE_TRAINING_DIR", DATA_DIR / "training")  # exported round folders
+# "auto": full fine-tuning (encoder included) for the cold-start vit_tiny or on a GPU,
+# decoder-only on cached embeddings otherwise; or "full" / "decoder".
+TRAINING_MODE = env_str("SADE_TRAINING_MODE", "auto")
+TRAINING_STEPS = env_int("SADE_TRAINING_STEPS", 300)
+# After a round: "auto" promotes when held-out metrics beat the active version's, "always",
+# or "never" (an admin promotes from the admin pages or the API).
+TRAINING_PROMOTION = env_str("SADE_TRAINING_PROMOTION", "auto")
+# Share of each dataset's images held out for evaluation (never trained on), up to a maximum.
+TRAINING_HELDOUT_FRACTION = env_int("SADE_TRAINING_HELDOUT_PERCENT", 10) / 100
+TRAINING_HELDOUT_MAX_IMAGES = env_int("SADE_TRAINING_HELDOUT_MAX_IMAGES", 200)
+# The nightly round runs on a dataset with at least this many new or changed training masks
+# since its last round, at this hour (TIME_ZONE, UTC).
+TRAINING_NIGHTLY_MIN_NEW_MASKS = env_int("SADE_TRAINING_NIGHTLY_MIN_NEW_MASKS", 200)
+TRAINING_NIGHTLY_HOUR = env_int("SADE_TRAINING_NIGHTLY_HOUR", 2)
+TRAINING_PROGRESS_SECONDS = 2.0  # how often a running round writes its progress
+# Clicks per held-out mask in a round's evaluation (NoC's usual limit).
+TRAINING_EVAL_MAX_CLICKS = env_int("SADE_TRAINING_EVAL_MAX_CLICKS", 20)
+# A round is a whole job: SADE_TASK_TIME_LIMIT, which the visibility timeout check covers.
+TRAINING_TASK_TIME_LIMIT = CELERY_TASK_TIME_LIMIT
+CELERY_BEAT_SCHEDULE["nightly-training-rounds"] = {
+    "task": "modeltrain.nightly_training_rounds",
+    "schedule": crontab(minute=0, hour=TRAINING_NIGHTLY_HOUR),
 }

@@ -13,8 +13,8 @@ log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
 # PostgreSQL and Redis for the postgres/redis test passes, Chromium for the browser tests
 # (Playwright drives /usr/bin/chromium; its own browser download is never used), fonts so
-# screenshots show text.
-APT_PACKAGES=(postgresql redis-server chromium fonts-dejavu-core fonts-liberation)
+# screenshots show text, Caddy to run deploy/Caddyfile in tests/deploy/.
+APT_PACKAGES=(postgresql redis-server chromium fonts-dejavu-core fonts-liberation caddy)
 
 install_system_packages() {
     local missing=()

@@ -35,6 +35,7 @@ from annotation.services.access import User, require_admin
 from annotation.services.automatic_config import config_from_json, resolve_config
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.jobs import TRANSIENT_ERRORS
 from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine.images import load_image
@@ -158,6 +159,8 @@ def run_pass_image(pass_id: int, image_id: int, *, force: bool = False) -> str:
         return "skipped"
     try:
         masks = generate_masks(item.image, run)
+    except TRANSIENT_ERRORS:
+        raise  # the task retries the image later
     except Exception as exc:  # one unreadable image must not stop the pass, and must show
         message = f"{exc.__class__.__name__}: {exc}"[:2000]
         logger.warning("automatic pass %s failed on image %s: %s", pass_id, image_id, message)

@@ -6,10 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.db import InterfaceError, OperationalError
+
 from annotation.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The database away for a moment (restart, failover, a dropped connection, SQLite busy): not the
+# job's fault, so not recorded as its failure but raised for the Celery task to retry.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 def run_recorded(
@@ -17,9 +23,12 @@ def run_recorded(
 ) -> T | None:
     """Run ``work()`` and set ``job.status`` (DONE or FAILED) and ``job.error``: an ``expected``
     error by its message, anything else by its class and text, logged, so that no job stays
-    "running" forever. Returns the work's result, None when it failed. The caller saves."""
+    "running" forever; TRANSIENT_ERRORS propagate, for the task to retry. Returns the work's
+    result, None when it failed. The caller saves."""
     try:
         result = work()
+    except TRANSIENT_ERRORS:
+        raise
     except expected as exc:
         job.status, job.error = job.Status.FAILED, exc.message
         return None

@@ -108,13 +108,15 @@ def database_url() -> str:
 class Worker:
     """One ``celery worker`` process (and its pool children, in their own process group)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
-        self.env, self.log_path, self.name = env, log_path, name
+    def __init__(
+        self, env: dict[str, str], log_path: Path, name: str, queues: str = "gpu,cpu"
+    ) -> None:
+        self.env, self.log_path, self.name, self.queues = env, log_path, name, queues
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         # No gossip, mingle or heartbeat: nothing to talk to, and startup is faster without.
-        options = "worker -Q gpu,cpu --concurrency 1 --loglevel INFO --without-gossip "
+        options = f"worker -Q {self.queues} --concurrency 1 --loglevel INFO --without-gossip "
         options += "--without-mingle --without-heartbeat"
         command = [sys.executable, "-m", "celery", "-A", "deploy", *options.split()]
         command += ["--hostname", f"{self.name}@%h"]
@@ -226,9 +228,10 @@ class Broker:
         self.url: str | None = None
         self.worker_env: dict[str, str] = {}
 
-    def redis(self, visibility_timeout: int = 6 * 3600) -> redis.Redis:
-        """The test Redis, emptied of anything an earlier test left; returns a client."""
-        url = self._request.getfixturevalue("redis_url")
+    def redis(self, visibility_timeout: int = 6 * 3600, url: str | None = None) -> redis.Redis:
+        """The test Redis (or the one at ``url``), emptied of anything an earlier test left;
+        returns a client."""
+        url = url or self._request.getfixturevalue("redis_url")
         client = redis.Redis.from_url(url)
         client.flushdb()
         self._use(url, {"visibility_timeout": visibility_timeout})
@@ -293,17 +296,17 @@ def drop_broker_connections(app) -> None:
 def start_worker(
     worker_env: dict[str, str], broker: Broker, tmp_path: Path
 ) -> Iterator[Callable[..., Worker]]:
-    """``start_worker(**env)`` starts a worker on the test's broker (the test Redis unless the
-    test chose one) and waits until it is ready; the workers a test started are stopped when it
-    ends."""
+    """``start_worker(queues="gpu,cpu", **env)`` starts a worker of those queues on the test's
+    broker (the test Redis unless the test chose one) and waits until it is ready; the workers a
+    test started are stopped when it ends."""
     workers: list[Worker] = []
 
-    def start(**overrides: str) -> Worker:
+    def start(queues: str = "gpu,cpu", **overrides: str) -> Worker:
         if broker.url is None:
             broker.redis()
         env = {**worker_env, **broker.worker_env, **overrides, "CELERY_BROKER_URL": broker.url}
         name = f"itest-{len(workers) + 1}-{uuid.uuid4().hex[:6]}"
-        worker = Worker(env, tmp_path / f"{name}.log", name)
+        worker = Worker(env, tmp_path / f"{name}.log", name, queues)
         workers.append(worker)
         return worker.start()
 

@@ -7,7 +7,6 @@ Shards are served one by one, as the released SA-1B is: no second copy bundles t
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 
 from annotation.api import export_serializers as s
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
+from annotation.api.files import file_response
 from annotation.services import access, exports
 from annotation.services.annotation_imports import import_annotation_file
 from annotation.services.stats import dataset_stats
@@ -71,8 +71,8 @@ class ExportViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
         export = self.get_object()
         path = exports.export_file(export, id_param(request.query_params, "shard"))
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-        return FileResponse(
-            open(path, "rb"), as_attachment=True, filename=path.name, content_type=content_type
+        return file_response(
+            path, as_attachment=True, filename=path.name, content_type=content_type
         )
 
 

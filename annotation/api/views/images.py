@@ -4,7 +4,6 @@ release / complete, stage changes and re-queueing the embedding."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -14,6 +13,8 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, choice_param, id_param
+from annotation.api.files import file_response
+from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
 from annotation.services import access, embeddings, predict, storage, work
 from annotation.services.errors import Conflict
@@ -73,12 +74,12 @@ class ImageViewSet(
         path = storage.image_path(image)
         if not path.is_file():
             raise Conflict(f"the file of image {image.pk} is missing from the server's storage")
-        response = FileResponse(open(path, "rb"), content_type=storage.content_type(image))
+        response = file_response(path, content_type=storage.content_type(image))
         response["Cache-Control"] = "private, max-age=86400"
         return response
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictAnswerSerializer)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[PredictRateThrottle])
     def predict(self, request: Request, pk=None) -> Response:
         """Up to three masks (COCO RLE) with predicted IoU for point (+/-) and box prompts,
         computed on the cached embedding; pass a mask's logits_id back as mask_input_id to
