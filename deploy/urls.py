@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/dashboard/", include("frontend.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/", include("annotation.api.urls")),
+    path("api/", include("modeltrain.api")),
     path("api/auth/", include("rest_framework.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -50,6 +50,11 @@ def attention_with_rel_pos(
     """
     maps, tokens, _ = q.shape
     height, width = rel_h.shape[1], rel_h.shape[2]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, rel_h, rel_w)):
+        # Training (modeltrain's full fine-tuning): the blocked path below writes into a
+        # preallocated output, which autograd cannot follow; one whole-map product can.
+        bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(maps, tokens, tokens)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
     if tokens * tokens <= _SCORE_BLOCK_ELEMENTS:  # windowed blocks: several whole maps at once
         group, rows = max(1, _SCORE_BLOCK_ELEMENTS // (tokens * tokens)), height
     else:  # global blocks: a few query rows of one map at a time

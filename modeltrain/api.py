@@ -1,0 +1,169 @@
+"""REST API of retraining: model versions (list, read; promote and roll back: staff) and
+training rounds (launch and cancel: staff; read: staff and the dataset's admins).
+
+    GET  /api/model-versions/               every signed-in user: which weights exist, metrics
+    POST /api/model-versions/{id}/promote/  staff
+    POST /api/model-versions/rollback/      staff: back to the active version's parent
+    GET  /api/training-rounds/[?dataset=]   staff, dataset admins (their datasets' rounds)
+    POST /api/training-rounds/              staff: {"dataset", "mode", "promotion", "options"}
+    POST /api/training-rounds/{id}/cancel/  staff
+"""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from annotation.api.base import ServiceErrorMixin, get_visible, id_param
+from annotation.services import access
+from modeltrain import rounds, versions
+from modeltrain.models import ModelVersion, TrainingRound
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    training_round = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "model_type",
+            "round",
+            "parent",
+            "is_active",
+            "is_official",
+            "trained_on",
+            "metrics",
+            "config",
+            "encoder_key",
+            "training_round",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_training_round(self, version: ModelVersion) -> int | None:
+        made_by = getattr(version, "training_round", None)
+        return made_by.pk if made_by is not None else None
+
+
+class TrainingRoundSerializer(serializers.ModelSerializer):
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True)
+
+    class Meta:
+        model = TrainingRound
+        fields = [
+            "id",
+            "dataset",
+            "dataset_name",
+            "status",
+            "trigger",
+            "promotion",
+            "phase",
+            "step",
+            "total_steps",
+            "loss",
+            "eta_seconds",
+            "config",
+            "parent",
+            "result",
+            "train_images",
+            "train_masks",
+            "heldout_images",
+            "heldout_masks",
+            "baseline_metrics",
+            "promoted",
+            "decision",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class TrainingRoundLaunchSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(min_value=1)
+    mode = serializers.ChoiceField(choices=["auto", "decoder", "full"], required=False)
+    promotion = serializers.ChoiceField(choices=TrainingRound.Promotion.values, required=False)
+    options = serializers.DictField(
+        required=False, help_text='TrainConfig fields to override, e.g. {"steps": 500}'
+    )
+
+
+class ModelVersionViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
+    """Model versions, newest first; the active one answers predictions."""
+
+    serializer_class = ModelVersionSerializer
+    queryset = ModelVersion.objects.select_related("training_round")
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def promote(self, request: Request, pk=None) -> Response:
+        """Make this version the active one (staff); re-embeds images if its encoder differs."""
+        version = versions.promote_version(self.get_object(), request.user)
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @action(detail=False, methods=["post"])
+    def rollback(self, request: Request) -> Response:
+        """Activate the parent of the active version (staff); 409 when it has none."""
+        version = versions.rollback_version(request.user)
+        return Response(ModelVersionSerializer(version).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("dataset", int)])
+class TrainingRoundViewSet(
+    ServiceErrorMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Training rounds with their progress (step, loss, eta) and outcome."""
+
+    serializer_class = TrainingRoundSerializer
+
+    def get_queryset(self):
+        queryset = rounds.visible_rounds(self.request.user)
+        dataset = id_param(self.request.query_params, "dataset")
+        if self.action == "list" and dataset is not None:
+            queryset = queryset.filter(dataset_id=dataset)
+        return queryset
+
+    @extend_schema(request=TrainingRoundLaunchSerializer, responses={202: TrainingRoundSerializer})
+    def create(self, request: Request) -> Response:
+        """Launch a round on a dataset from the active version (staff); 202, a gpu worker
+        runs it."""
+        access.require_staff(request.user, "launch training rounds")
+        body = TrainingRoundLaunchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        dataset = get_visible(access.visible_datasets(request.user), data["dataset"])
+        run = rounds.launch_training_round(
+            dataset,
+            request.user,
+            mode=data.get("mode"),
+            promotion=data.get("promotion"),
+            options=data.get("options"),
+        )
+        run.refresh_from_db()
+        return Response(TrainingRoundSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=TrainingRoundSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        """Stop a queued or running round (staff); no version is made."""
+        run = rounds.cancel_training_round(self.get_object(), request.user)
+        return Response(TrainingRoundSerializer(run).data)
+
+
+router = SimpleRouter()
+router.register("model-versions", ModelVersionViewSet, basename="modelversion")
+router.register("training-rounds", TrainingRoundViewSet, basename="traininground")
+urlpatterns = [path("", include(router.urls))]
