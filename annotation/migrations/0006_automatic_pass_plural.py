@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0005_mask_version_review'),
+        ("annotation", "0005_mask_version_review"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='automaticpass',
-            options={'ordering': ['-created_at', '-id'], 'verbose_name_plural': 'automatic passes'},
+            name="automaticpass",
+            options={"ordering": ["-created_at", "-id"], "verbose_name_plural": "automatic passes"},
         ),
     ]
