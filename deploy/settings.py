@@ -286,8 +286,8 @@ SPECTACULAR_SETTINGS |= {
 
 # --- Retraining rounds (modeltrain, issue 6) ------------------------------------------------------
 TRAINING_DIR = env_path("SADE_TRAINING_DIR", DATA_DIR / "training")  # exported round folders
-# "auto": full fine-tuning (encoder included) for the cold-start vit_tiny or on a GPU,
-# decoder-only on cached embeddings otherwise; or "full" / "decoder".
+# "auto": full fine-tuning (encoder included) on a GPU (SAM_DEVICE=cuda), decoder-only on
+# cached embeddings on a CPU; or "full" / "decoder".
 TRAINING_MODE = env_str("SADE_TRAINING_MODE", "auto")
 TRAINING_STEPS = env_int("SADE_TRAINING_STEPS", 300)
 # After a round: "auto" promotes when held-out metrics beat the active version's, "always",

@@ -64,6 +64,19 @@ def present(targets: Targets) -> torch.Tensor:
     return targets.low_res.flatten(1).sum(dim=1) > 0
 
 
+def background_targets(targets: Targets) -> Targets:
+    """The image's background as one target: the valid cells outside every mask (what a click
+    on the background asks for), with the whole image as its box. Unchanged when the masks
+    leave no background."""
+    rest = targets.valid * (1 - targets.low_res.amax(dim=0, keepdim=True))
+    if not bool(rest.any()):
+        return targets
+    rows, cols = rest[0, 0].any(dim=1), rest[0, 0].any(dim=0)
+    ys, xs = rows.nonzero()[:, 0], cols.nonzero()[:, 0]
+    box = torch.stack([xs.min(), ys.min(), xs.max(), ys.max()]).float() * CELL
+    return Targets(low_res=rest, valid=targets.valid, boxes=box[None] + torch.tensor([0, 0, 3, 3]))
+
+
 def sample_cells(region: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One cell drawn uniformly from each of B regions (float (B, 1, 256, 256), each non-empty)
     -> input-frame (x, y) float (B, 2), jittered inside the cell."""
@@ -81,6 +94,25 @@ def first_points(targets: Targets, generator: torch.Generator) -> tuple[torch.Te
     coords = sample_cells(targets.low_res, generator)
     labels = torch.ones((coords.shape[0], 1), dtype=torch.long, device=coords.device)
     return coords[:, None], labels
+
+
+def earlier_clicks(
+    targets: Targets, generator: torch.Generator, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clicks of an interaction under way: a positive first click inside each mask, then
+    ``count - 1`` more, each inside (positive) or outside (negative) the mask at random.
+    Returns coords (B, count, 2), labels (B, count)."""
+    coords, labels = first_points(targets, generator)
+    inside = targets.low_res
+    outside = (1 - inside) * targets.valid
+    for _ in range(count - 1):
+        positive = torch.rand(inside.shape[0], generator=generator, device=inside.device) < 0.5
+        has_outside = outside.flatten(1).sum(dim=1) > 0
+        positive = positive | ~has_outside
+        region = torch.where(positive[:, None, None, None], inside, outside)
+        coords = torch.cat([coords, sample_cells(region, generator)[:, None]], dim=1)
+        labels = torch.cat([labels, positive.long()[:, None]], dim=1)
+    return coords, labels
 
 
 def noisy_boxes(

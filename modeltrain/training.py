@@ -27,7 +27,9 @@ from engine.transforms import resized_shape
 from modeltrain.data import ImageRecord, RoundData
 from modeltrain.simulation import (
     Targets,
+    background_targets,
     corrective_points,
+    earlier_clicks,
     first_points,
     make_targets,
     noisy_boxes,
@@ -59,6 +61,9 @@ class TrainConfig:
     # Share of steps that start from a damaged ground-truth mask plus a corrective click
     # instead of a first prompt (simulation.perturbed_logits); 0 is SAM's recipe as published.
     refine_probability: float = 0.0
+    # Share of point-prompted steps whose click lands on the background and asks for it: with
+    # one object per image a model can ignore where the click is; this makes it look.
+    background_probability: float = 0.0
     box_noise: float = 0.1
     box_noise_max: float = 20.0
     focal_weight: float = 20.0
@@ -180,16 +185,20 @@ def load_sample(
 def simulate(model: Sam, sample: Sample, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     """The interactive loop on one image's masks: the mean loss over ``iterations`` prompts."""
     targets = sample.targets
-    batch = targets.low_res.shape[0]
     dense_pe = model.prompt_encoder.dense_pe()
     use_box = bool(torch.rand((), generator=gen) < config.box_probability)
     refine = bool(torch.rand((), generator=gen) < config.refine_probability)
+    if not (use_box or refine) and bool(
+        torch.rand((), generator=gen) < config.background_probability
+    ):
+        targets = background_targets(targets)
+    batch = targets.low_res.shape[0]
     boxes = points = labels = logits = None
     if refine:
-        # Mid-interaction: the object's first click, a mask that is mostly right, and the
-        # click on its largest mistakes that the loop below adds.
+        # Mid-interaction: the object's first click, some earlier clicks, a mask that is mostly
+        # right, and the click on its mistakes that the loop below adds.
         use_box = False
-        points, labels = first_points(targets, gen)
+        points, labels = earlier_clicks(targets, gen, int(torch.randint(1, 10, (), generator=gen)))
         logits = perturbed_logits(targets, gen)
     elif use_box:
         boxes = noisy_boxes(targets, gen, config.box_noise, config.box_noise_max, model.img_size)

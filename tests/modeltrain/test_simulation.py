@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 
 from modeltrain.simulation import (
+    background_targets,
     corrective_points,
+    earlier_clicks,
     first_points,
     make_targets,
     noisy_boxes,
@@ -84,3 +86,25 @@ def test_the_loss_follows_the_best_of_three_masks():
 
     assert loss.best.tolist() == [1]
     assert loss.total.item() < 0.01  # the best mask is right and so is the IoU head
+
+
+def test_background_target_is_the_image_outside_the_masks():
+    targets = square_targets()
+
+    background = background_targets(targets)
+
+    expected = targets.valid * (1 - targets.low_res)
+    assert torch.equal(background.low_res, expected)
+    assert background.boxes.tolist() == [[0.0, 0.0, 1023.0, 699.0]]
+
+
+def test_earlier_clicks_are_labelled_by_where_they_fall():
+    targets = square_targets()
+    gen = torch.Generator().manual_seed(3)
+
+    coords, labels = earlier_clicks(targets, gen, 12)
+
+    assert coords.shape == (1, 12, 2) and labels[0, 0] == 1
+    for (x, y), label in zip(coords[0].tolist(), labels[0].tolist(), strict=True):
+        inside = 100 <= x < 500 and 200 <= y < 600
+        assert inside == (label == 1)
