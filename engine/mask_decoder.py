@@ -70,12 +70,44 @@ class MaskDecoder(nn.Module):
         size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
         return ImageState(src, pos, first, size)
 
+    def masked_state(
+        self, base: ImageState, no_mask: torch.Tensor, features: torch.Tensor, conv: nn.Conv2d
+    ) -> ImageState:
+        """``image_state`` for the same image with a mask prompt, derived from ``base`` (the
+        state with the no-mask embedding ``no_mask`` (C,)) without projecting the image again.
+
+        The dense mask embedding is ``conv`` (a 1x1 convolution, U h + c) of the
+        ``features`` h (B, k, h, w) (``PromptEncoder.mask_features``), so it changes the image
+        tokens by d = U h + c - no_mask and each first-layer projection W x + b by
+        W d = (W U) h + W (c - no_mask): k (= 16) channels per cell instead of C (= 256).
+        """
+        if base.first_layer is None or conv.bias is None:
+            raise ValueError("masked_state needs a shared base state and a biased 1x1 conv")
+        batch, k = features.shape[0], features.shape[1]
+        hidden = features.flatten(2).transpose(1, 2)  # (B, hw, k)
+        u = conv.weight.view(conv.out_channels, k)  # (C, k)
+        shift = conv.bias - no_mask  # (C,)
+        block = cast(TwoWayAttentionBlock, self.transformer.layers[0])
+        t2i, i2t = block.cross_attn_token_to_image, block.cross_attn_image_to_token
+        weights = torch.cat([t2i.k_proj.weight, t2i.v_proj.weight, i2t.q_proj.weight])
+        folded = weights @ u  # (3 * internal, k)
+        delta = torch.matmul(hidden, folded.T) + weights @ shift  # (B, hw, 3 * internal)
+        base_k, base_v, base_q = base.first_layer
+        k_t2i, v_t2i, q_i2t = delta.split(
+            [base_k.shape[-1], base_v.shape[-1], base_q.shape[-1]], -1
+        )
+        src = torch.baddbmm(
+            (base.src + shift).expand(batch, -1, -1), hidden, u.T.expand(batch, -1, -1)
+        )
+        first = (base_k + k_t2i, base_v + v_t2i, base_q + q_i2t)
+        return ImageState(src, base.pos, first, base.size)
+
     def forward(
         self,
-        image_embeddings: torch.Tensor,
-        image_pe: torch.Tensor,
+        image_embeddings: torch.Tensor | None,
+        image_pe: torch.Tensor | None,
         sparse_prompt_embeddings: torch.Tensor,
-        dense_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor | None,
         multimask_output: bool,
         state: ImageState | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +119,8 @@ class MaskDecoder(nn.Module):
             sparse_prompt_embeddings: (B, N, C).
             dense_prompt_embeddings: (B, C, h, w), or (1, C, h, w) shared by the batch.
             state: ``image_state`` of these image embeddings, positional encoding and shared
-                dense embedding, computed earlier; when given, those three are not read.
+                dense embedding, computed earlier; when given, those three are not read (and
+                may be None).
         Returns:
             mask logits (B, M, 4h, 4w) and predicted IoU (B, M); M = 3 if multimask_output else 1.
         """

@@ -9,9 +9,11 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from engine.embedding import Embedding
 from engine.mask_decoder import ImageState
@@ -234,12 +236,18 @@ class SamPredictor:
                 )
                 box_arg = corners.reshape(-1, 4).to(dtype)
             mask_arg = mask_logits.to(dev, dtype) if mask_logits is not None else None
-            sparse, dense = self.model.prompt_encoder(point_arg, box_arg, mask_arg)
-            state = self._image_state(embedding) if mask_arg is None else None
-            features = embedding.features.to(dev, dtype).unsqueeze(0)
-            low_res, iou = self.model.mask_decoder(
-                features, self._dense_pe, sparse, dense, multimask, state=state
-            )
+            encoder, decoder = self.model.prompt_encoder, self.model.mask_decoder
+            sparse, _ = encoder(point_arg, box_arg, None)
+            state = self._image_state(embedding)
+            if mask_arg is not None:
+                # The mask prompt only shifts the image tokens: derived from the cached state.
+                state = decoder.masked_state(
+                    state,
+                    encoder.no_mask_embed.weight[0],
+                    encoder.mask_features(mask_arg),
+                    cast(nn.Conv2d, encoder.mask_downscaling[-1]),
+                )
+            low_res, iou = decoder(None, None, sparse, None, multimask, state=state)
             logits = upscale_logits(low_res.float(), input_size, original, self.model.img_size)
         return BatchPrediction(logits=logits, iou=iou.float(), low_res_logits=low_res.float())
 

@@ -89,6 +89,12 @@ class PromptEncoder(nn.Module):
         """(1, C, h, w) positional encoding of the image embedding grid."""
         return self.pe_layer.dense(self.image_embedding_size).unsqueeze(0)
 
+    def mask_features(self, masks: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 4h, 4w) mask logits -> (B, mask_in_chans, h, w): the dense mask embedding
+        before its last layer, a 1x1 convolution (``mask_downscaling[-1]``). The decoder folds
+        that linear layer into its own projections instead of widening every cell to C."""
+        return cast(torch.Tensor, self.mask_downscaling[:-1](masks))
+
     def embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         """(B, N, 2) input-frame pixels + (B, N) labels -> (B, N (+1 if pad), C)."""
         points = points + 0.5  # centre of the pixel
