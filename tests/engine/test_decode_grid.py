@@ -46,3 +46,24 @@ def test_no_prompt_above_the_threshold_gives_an_empty_answer(predictor):
     grid = predictor.decode_grid(embedding, points, torch.ones((2, 1), dtype=torch.int64), 2.0)
 
     assert grid.prompt_index.tolist() == [] and grid.logits.shape == (0, 3, 40, 50)
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 5])
+def test_the_decoding_chunk_changes_nothing_but_speed(predictor, chunk):
+    rng = np.random.default_rng(7)
+    embedding = predictor.embed(rng.integers(0, 255, (60, 90, 3), dtype=np.uint8))
+    points = torch.tensor(rng.uniform([0, 0], [90, 60], (13, 1, 2)), dtype=torch.float32)
+    labels = torch.ones((13, 1), dtype=torch.int64)
+    best = predictor.decode_batch(embedding, points, labels).iou.max(dim=1).values.sort().values
+    threshold = float(best[6] + best[7]) / 2  # between two prompts: no tie to round either way
+    default = predictor.decode_grid(embedding, points, labels, min_iou=threshold)
+
+    saved, predictor.grid_chunk = predictor.grid_chunk, chunk
+    try:
+        chunked = predictor.decode_grid(embedding, points, labels, min_iou=threshold)
+    finally:
+        predictor.grid_chunk = saved
+
+    assert chunked.prompt_index.tolist() == default.prompt_index.tolist()
+    torch.testing.assert_close(chunked.iou, default.iou)
+    torch.testing.assert_close(chunked.logits, default.logits, atol=1e-4, rtol=1e-4)
