@@ -201,10 +201,13 @@ def start_server(args, env: dict, port: int, log_path: Path) -> subprocess.Popen
     )
 
 
-def warm_up(port: int, token: str, dataset: int, workers: int) -> None:
+def warm_up(port: int, token: str, dataset: int, workers: int, threads: int) -> None:
     """Load the model in every gunicorn worker before the clock starts. Which worker takes a
     connection is the kernel's choice, so rounds of concurrent first clicks go on until a whole
-    round answers quickly (no worker still loading)."""
+    round answers quickly (no worker still loading). Each round sends as many clicks as the
+    server has threads, so that the threads have opened their database connections too (on
+    PostgreSQL, 16 first connections at once made the annotators' first claims slow, a cost
+    paid once per server start that would otherwise be a fifth of the next-image samples)."""
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     conn.request("GET", f"/api/datasets/{dataset}/images/?limit=1", headers=headers)
@@ -221,10 +224,11 @@ def warm_up(port: int, token: str, dataset: int, workers: int) -> None:
 
     for _ in range(10):
         answers: list = []
-        threads = [threading.Thread(target=click, args=(answers,)) for _ in range(4 * workers)]
-        for thread in threads:
+        clicks = max(4 * workers, workers * threads)
+        threads_ = [threading.Thread(target=click, args=(answers,)) for _ in range(clicks)]
+        for thread in threads_:
             thread.start()
-        for thread in threads:
+        for thread in threads_:
             thread.join()
         if {status for status, _ in answers} != {200}:
             raise RuntimeError(f"warm-up clicks answered {answers}")
@@ -326,7 +330,7 @@ def main() -> int:
         env["SAM_CHECKPOINT"] = str(setup["checkpoint"])
         server = start_server(args, {**os.environ, **env}, port, data_dir / "gunicorn.log")
         wait_ready(port, server)
-        warm_up(port, setup["tokens"][0], setup["dataset"], args.web_workers)
+        warm_up(port, setup["tokens"][0], setup["dataset"], args.web_workers, args.web_threads)
         load_before = os.getloadavg()[0]
         start = time.monotonic()
         annotators = [
