@@ -212,15 +212,15 @@ class AutomaticMaskGenerator:
         parts = []
         for start in range(0, len(points), self.config.points_per_batch):
             batch = points[start : start + self.config.points_per_batch]
-            prediction = self.predictor.decode_grid(
+            for prediction in self.predictor.decode_grid_chunks(
                 embedding,
                 torch.as_tensor(batch, dtype=torch.float32)[:, None, :],
                 torch.ones((len(batch), 1), dtype=torch.int64),
                 min_iou=self.config.pred_iou_thresh if self.config.pred_iou_thresh > 0 else None,
                 multimask=True,
-            )
-            parts.append(self._process_batch(prediction, batch, crop, image.shape[:2]))
-            del prediction
+            ):
+                parts.append(self._process_batch(prediction, batch, crop, image.shape[:2]))
+                del prediction
             counter.step()
         found = _Candidates.cat(parts)
         found = found.take(nms(found.boxes, found.iou, self.config.box_nms_thresh))

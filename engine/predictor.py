@@ -7,7 +7,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -272,25 +272,41 @@ class SamPredictor:
 
         Args:
             points: float (B, N, 2) original-image pixels; labels: int (B, N).
-        The prompt sets go through the decoder ``grid_chunk`` at a time (0: all at once).
+        The prompt sets go through the decoder ``grid_chunk`` at a time (0: all at once);
+        ``decode_grid_chunks`` hands out those parts without joining them.
         """
-        chunk = self.grid_chunk if self.grid_chunk > 0 else len(points)
-        if len(points) <= chunk:
-            return self._decode_grid_chunk(embedding, points, labels, min_iou, multimask)
-        parts = [
-            self._decode_grid_chunk(
-                embedding, points[i : i + chunk], labels[i : i + chunk], min_iou, multimask
-            )
-            for i in range(0, len(points), chunk)
-        ]
-        offsets = range(0, len(points), chunk)
+        parts = list(self.decode_grid_chunks(embedding, points, labels, min_iou, multimask))
+        if len(parts) == 1:
+            return parts[0]
         return GridPrediction(
-            prompt_index=torch.cat(
-                [p.prompt_index + o for p, o in zip(parts, offsets, strict=True)]
-            ),
-            logits=torch.cat([p.logits for p in parts]),
-            iou=torch.cat([p.iou for p in parts]),
+            prompt_index=torch.cat([part.prompt_index for part in parts]),
+            logits=torch.cat([part.logits for part in parts]),
+            iou=torch.cat([part.iou for part in parts]),
         )
+
+    def decode_grid_chunks(
+        self,
+        embedding: Embedding,
+        points: torch.Tensor,
+        labels: torch.Tensor,
+        min_iou: float | None = None,
+        multimask: bool = True,
+    ) -> Iterator[GridPrediction]:
+        """``decode_grid`` as it is computed: one GridPrediction per ``grid_chunk`` prompt
+        sets, ``prompt_index`` counted over all of ``points``. A caller that handles each part
+        on its own (the automatic pass) saves joining (B, M, H, W) logits into one tensor."""
+        chunk = self.grid_chunk if self.grid_chunk > 0 else max(1, len(points))
+        for start in range(0, len(points), chunk):
+            part = self._decode_grid_chunk(
+                embedding,
+                points[start : start + chunk],
+                labels[start : start + chunk],
+                min_iou,
+                multimask,
+            )
+            if start:
+                part = GridPrediction(part.prompt_index + start, part.logits, part.iou)
+            yield part
 
     def _decode_grid_chunk(
         self,
@@ -314,7 +330,8 @@ class SamPredictor:
             index = torch.arange(len(iou), device=iou.device)
             if min_iou is not None:
                 index = torch.nonzero((iou > min_iou).any(dim=1)).flatten()
-                hs, src, iou = hs[index], src[index], iou[index]
+                if len(index) < len(iou):
+                    hs, src, iou = hs[index], src[index], iou[index]
             if len(index) == 0:
                 masks = len(decoder.output_indices(multimask))
                 empty = torch.zeros((0, masks, *original), dtype=torch.float32, device=dev)

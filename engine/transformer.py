@@ -75,10 +75,12 @@ class Attention(nn.Module):
         k: torch.Tensor,
         v: torch.Tensor,
         projected_q: torch.Tensor | None = None,
+        residual: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``forward`` for many queries (image tokens, B or 1 x N) over few keys (prompt
         tokens, B x T), without projecting the N queries (unless ``projected_q``, the
-        q_proj of ``q``, is given) or the N outputs.
+        q_proj of ``q``, is given) or the N outputs. With ``residual`` (B or 1, N, C) the
+        result is ``residual + forward(...)``, accumulated in one buffer.
 
         Per head, (W_q,h x + b_q,h) . k_h = x . (W_q,h^T k_h) + b_q,h . k_h, and the output
         projection distributes over the softmax average:
@@ -103,8 +105,14 @@ class Attention(nn.Module):
         w_o = self.out_proj.weight.view(-1, heads, width)  # (C, heads, width)
         values = torch.einsum("bthc,dhc->bhtd", v_heads, w_o).reshape(batch, heads * tokens, -1)
         probs = probs.reshape(batch, heads * tokens, -1).transpose(1, 2)
-        bias = self.out_proj.bias.expand(batch, probs.shape[1], -1)
-        return torch.baddbmm(bias, probs, values)
+        if residual is None:
+            start = self.out_proj.bias.expand(batch, probs.shape[1], -1)
+            return torch.baddbmm(start, probs, values)
+        start = (residual + self.out_proj.bias).expand(batch, -1, -1)
+        if torch.is_grad_enabled():
+            return torch.baddbmm(start, probs, values)
+        # One pass to lay out residual + bias, then the product accumulates into it.
+        return start.contiguous().baddbmm_(probs, values)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention on already projected (B or 1, N, internal_dim) inputs; a batch of 1 is
@@ -178,7 +186,7 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(keys + i2t.image_to_tokens(k, q, queries, projected_q=q_i2t))
+        keys = self.norm4(i2t.image_to_tokens(k, q, queries, projected_q=q_i2t, residual=keys))
         return queries, keys
 
 

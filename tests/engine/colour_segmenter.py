@@ -46,6 +46,9 @@ class ColourSegmenter:
             index = torch.nonzero((iou > min_iou).any(dim=1)).flatten()
         return GridPrediction(index, logits[index], iou[index])
 
+    def decode_grid_chunks(self, embedding, points, labels, min_iou=None, multimask=True):
+        yield self.decode_grid(embedding, points, labels, min_iou, multimask)
+
 
 def drawn_image(hole: bool = False) -> np.ndarray:
     image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
