@@ -24,6 +24,49 @@ class ImageState:
     pos: torch.Tensor
     first_layer: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
     size: tuple[int, int]
+    # src through the transformer's LayerNorm scales and the first upscaling convolution
+    # (``MaskDecoder.fold_upscaling``); None when not computed (training).
+    upscale_base: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class UpscaleFold:
+    """The first upscaling convolution of the final image tokens, expressed through the
+    transformer's image-side updates (see ``MaskDecoder.fold_upscaling``)."""
+
+    base: torch.Tensor  # (1 or B, hw, 4 c1)
+    # Per layer: left (B, K, hw), used transposed; right (B, K, 4 c1); rstd (B, hw, 1).
+    steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    tail: torch.Tensor  # (4 c1,)
+
+    def take(self, index: torch.Tensor) -> UpscaleFold:
+        base = self.base if self.base.shape[0] == 1 else self.base[index]
+        steps = [(a[index], b[index], r[index]) for a, b, r in self.steps]
+        return UpscaleFold(base, steps, self.tail)
+
+    def cells(self, size: tuple[int, int], cells: tuple[int, int]) -> UpscaleFold:
+        """Only the top-left rows x cols cells of the (h, w) grid."""
+
+        def crop(x: torch.Tensor) -> torch.Tensor:  # (B, hw, K)
+            x = x.view(x.shape[0], size[0], size[1], x.shape[-1])[:, : cells[0], : cells[1]]
+            return x.reshape(x.shape[0], cells[0] * cells[1], -1)
+
+        def crop_t(x: torch.Tensor) -> torch.Tensor:  # (B, K, hw)
+            x = x.view(x.shape[0], x.shape[1], size[0], size[1])[:, :, : cells[0], : cells[1]]
+            return x.reshape(x.shape[0], x.shape[1], cells[0] * cells[1])
+
+        steps = [(crop_t(a), b, crop(r)) for a, b, r in self.steps]
+        return UpscaleFold(crop(self.base), steps, self.tail)
+
+    def apply(self) -> torch.Tensor:
+        """(B, hw, 4 c1): the convolution's output, bias included."""
+        x = self.base
+        last = len(self.steps) - 1
+        for i, (left, right, rstd) in enumerate(self.steps):
+            left = left.transpose(1, 2)
+            x = torch.baddbmm(x, left, right) if i == 0 else x.baddbmm_(left, right)
+            x = torch.addcmul(self.tail, x, rstd) if i == last else x.mul_(rstd)
+        return x
 
 
 class MaskDecoder(nn.Module):
@@ -68,7 +111,65 @@ class MaskDecoder(nn.Module):
         pos = image_pe.flatten(2).transpose(1, 2).contiguous()
         first = cast(TwoWayAttentionBlock, self.transformer.layers[0]).project_image(src, pos)
         size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
-        return ImageState(src, pos, first, size)
+        base = None if torch.is_grad_enabled() else src @ self._folded_upscale_weights()[0][0]
+        return ImageState(src, pos, first, size, base)
+
+    def _upscale_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first transposed convolution as a (C, 4 c1) matrix, columns ordered (di, dj, c),
+        and its (4 c1,) bias."""
+        up1 = cast(nn.ConvTranspose2d, self.output_upscaling[0])
+        if up1.bias is None:
+            raise ValueError("the upscaling convolutions have biases in every SAM checkpoint")
+        w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * up1.out_channels)
+        return w1, up1.bias.repeat(4)
+
+    def _folded_upscale_weights(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """M_l = diag(gamma_{l+1}) ... diag(gamma_L) W for l = 0..L (M_L = W), the gammas
+        being the transformer's image-side LayerNorm scales, and W's bias."""
+        w1, bias = self._upscale_weights()
+        matrices = [w1]
+        for layer in reversed(self.transformer.layers):
+            norm = cast(TwoWayAttentionBlock, layer).norm4
+            matrices.insert(0, norm.weight[:, None] * matrices[0])
+        return matrices, bias
+
+    def fold_upscaling(self, state: ImageState, trace: list) -> UpscaleFold | None:
+        """The first upscaling convolution of the transformer's final image tokens, from the
+        image state and each layer's ``LayerTrace``, without the (hw, C) x (C, 4 c1) product.
+
+        Layer l maps keys_{l-1} to keys_l = r_l (z_l - mu_l) gamma_l + beta_l with
+        z_l = keys_{l-1} + P_l V_l + b_l, so for M_{l-1} = diag(gamma_l) M_l:
+            keys_l M_l = r_l (keys_{l-1} M_{l-1} + P_l (V_l M_{l-1}) + b_l M_{l-1}
+                              - mu_l (gamma_l M_l)) + beta_l M_l
+        and keys_0 M_0 = src M_0 is computed once per image (``upscale_base``). Each layer
+        costs a product with K = heads * T + 2 columns instead of C. None when the state has
+        no base (then the convolution is applied as it is)."""
+        if state.upscale_base is None or len(trace) != len(self.transformer.layers):
+            return None
+        matrices, bias = self._folded_upscale_weights()
+        steps = []
+        carry = None  # beta_{l-1} M_{l-1}: the previous layer's shift, added inside this one
+        for i, layer in enumerate(trace):
+            before, after = matrices[i], matrices[i + 1]
+            constant = layer.bias @ before
+            if carry is not None:
+                constant = constant + carry
+            batch, cells = layer.probs.shape[0], layer.probs.shape[2]
+            ones = torch.ones((batch, 1, cells), dtype=layer.probs.dtype, device=layer.probs.device)
+            # (B, K, hw), the probabilities' own layout; used transposed.
+            left = torch.cat([layer.probs, ones, -layer.mean.transpose(1, 2)], dim=1)
+            right = torch.cat(
+                [
+                    layer.values @ before,
+                    constant.expand(batch, 1, -1),
+                    (layer.norm.weight @ after).expand(batch, 1, -1),
+                ],
+                dim=1,
+            )
+            steps.append((left, right, layer.rstd))
+            carry = layer.norm.bias @ after
+        assert carry is not None
+        return UpscaleFold(state.upscale_base, steps, carry + bias)
 
     def masked_state(
         self, base: ImageState, no_mask: torch.Tensor, features: torch.Tensor, conv: nn.Conv2d
@@ -100,7 +201,15 @@ class MaskDecoder(nn.Module):
             (base.src + shift).expand(batch, -1, -1), hidden, u.T.expand(batch, -1, -1)
         )
         first = (base_k + k_t2i, base_v + v_t2i, base_q + q_i2t)
-        return ImageState(src, base.pos, first, base.size)
+        upscale = None
+        if base.upscale_base is not None:  # the same shift through M_0
+            m0 = self._folded_upscale_weights()[0][0]
+            upscale = torch.baddbmm(
+                (base.upscale_base + shift @ m0).expand(batch, -1, -1),
+                hidden,
+                (u.T @ m0).expand(batch, -1, -1),
+            )
+        return ImageState(src, base.pos, first, base.size, upscale)
 
     def forward(
         self,
@@ -124,10 +233,10 @@ class MaskDecoder(nn.Module):
         Returns:
             mask logits (B, M, 4h, 4w) and predicted IoU (B, M); M = 3 if multimask_output else 1.
         """
-        hs, src, size = self.run_transformer(
+        hs, src, size, folded = self.run_transformer(
             image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, state
         )
-        masks = self.predict_masks(hs, src, size, multimask_output)
+        masks = self.predict_masks(hs, src, size, multimask_output, folded=folded)
         return masks, self.predict_iou(hs, multimask_output)
 
     def run_transformer(
@@ -137,10 +246,11 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor | None,
         state: ImageState | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int], UpscaleFold | None]:
         """The two-way transformer over the output tokens + prompt tokens and the image tokens
         (arguments as in ``forward``; the image arguments may be None when ``state`` is given).
-        Returns the tokens (B, 1 + 4 + N, C), the image tokens (B, hw, C) and (h, w)."""
+        Returns the tokens (B, 1 + 4 + N, C), the image tokens (B, hw, C), (h, w) and, when
+        the state allows it, the folded first upscaling step for ``predict_masks``."""
         batch = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat(
@@ -156,8 +266,10 @@ class MaskDecoder(nn.Module):
                 pos = image_pe.flatten(2).transpose(1, 2)
                 size = (image_embeddings.shape[-2], image_embeddings.shape[-1])
                 state = ImageState(src, pos, None, size)
-        hs, src = self.transformer(state.src, state.pos, tokens, state.first_layer)
-        return hs, src, state.size
+        trace: list | None = [] if state.upscale_base is not None else None
+        hs, src = self.transformer(state.src, state.pos, tokens, state.first_layer, trace)
+        folded = self.fold_upscaling(state, trace) if trace is not None else None
+        return hs, src, state.size, folded
 
     def predict_iou(self, hs: torch.Tensor, multimask_output: bool) -> torch.Tensor:
         """(B, M) predicted IoU from the transformer's tokens: it needs no mask, so a caller
@@ -172,10 +284,12 @@ class MaskDecoder(nn.Module):
         size: tuple[int, int],
         multimask_output: bool,
         cells: tuple[int, int] | None = None,
+        folded: UpscaleFold | None = None,
     ) -> torch.Tensor:
         """(B, M, 4h, 4w) mask logits; with ``cells`` = (rows, cols), only the top-left
         rows x cols cells of the grid are upscaled, giving (B, M, 4 rows, 4 cols): the rest
-        of a padded image is padding, which callers that need no low-res logits skip."""
+        of a padded image is padding, which callers that need no low-res logits skip.
+        ``folded`` (from ``run_transformer``) replaces the first upscaling product."""
         wanted = self.output_indices(multimask_output)
         hyper = torch.stack(
             [self.output_hypernetworks_mlps[i](hs[:, 1 + i, :]) for i in wanted], dim=1
@@ -184,15 +298,21 @@ class MaskDecoder(nn.Module):
             rows, cols = cells
             channels = src.shape[-1]
             src = src.view(src.shape[0], size[0], size[1], channels)[:, :rows, :cols]
+            if folded is not None:
+                folded = folded.cells(size, (rows, cols))
             src, size = src.reshape(src.shape[0], rows * cols, channels), (rows, cols)
-        return self._upscale_and_project(src, hyper, size)
+        return self._upscale_and_project(src, hyper, size, folded)
 
     def output_indices(self, multimask_output: bool) -> range:
         """Which mask tokens answer: the three ambiguity outputs, or the single one."""
         return range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
 
     def _upscale_and_project(
-        self, src: torch.Tensor, hyper: torch.Tensor, size: tuple[int, int]
+        self,
+        src: torch.Tensor,
+        hyper: torch.Tensor,
+        size: tuple[int, int],
+        folded: UpscaleFold | None = None,
     ) -> torch.Tensor:
         """Both transposed convolutions have kernel = stride = 2, so every output pixel depends on
         one input cell: they are matrix products per cell, and LayerNorm and GELU act per pixel.
@@ -202,13 +322,15 @@ class MaskDecoder(nn.Module):
         up1 = cast(nn.ConvTranspose2d, self.output_upscaling[0])
         norm = cast(LayerNorm2d, self.output_upscaling[1])
         up2 = cast(nn.ConvTranspose2d, self.output_upscaling[3])
-        if up1.bias is None or up2.bias is None:
+        if up2.bias is None:
             raise ValueError("the upscaling convolutions have biases in every SAM checkpoint")
         batch, cells, _ = src.shape
         c1, c2 = up1.out_channels, up2.out_channels
-        # (B, hw, C) @ (C, 2*2*c1): columns ordered (di, dj, c).
-        w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)
-        x = torch.addmm(up1.bias.repeat(4), src.reshape(batch * cells, -1), w1)
+        if folded is not None:
+            x = folded.apply()
+        else:  # (B, hw, C) @ (C, 2*2*c1): columns ordered (di, dj, c).
+            w1, b1 = self._upscale_weights()
+            x = torch.addmm(b1, src.reshape(batch * cells, -1), w1)
         x = F.gelu(
             F.layer_norm(x.view(batch, cells, 4, c1), (c1,), norm.weight, norm.bias, norm.eps)
         )

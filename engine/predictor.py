@@ -323,7 +323,7 @@ class SamPredictor:
         with torch.inference_mode():
             coords = scale_coords(points.to(dev, torch.float32), original, input_size)
             sparse, _ = self.model.prompt_encoder((coords.to(dtype), labels.to(dev)), None, None)
-            hs, src, size = decoder.run_transformer(
+            hs, src, size, folded = decoder.run_transformer(
                 None, None, sparse, None, self._image_state(embedding)
             )
             iou = decoder.predict_iou(hs, multimask).float()
@@ -332,6 +332,7 @@ class SamPredictor:
                 index = torch.nonzero((iou > min_iou).any(dim=1)).flatten()
                 if len(index) < len(iou):
                     hs, src, iou = hs[index], src[index], iou[index]
+                    folded = folded.take(index) if folded is not None else None
             if len(index) == 0:
                 masks = len(decoder.output_indices(multimask))
                 empty = torch.zeros((0, masks, *original), dtype=torch.float32, device=dev)
@@ -339,7 +340,7 @@ class SamPredictor:
             low_size = (4 * size[0], 4 * size[1])
             used = used_low_res(low_size, input_size, original, self.model.img_size)
             cells = (math.ceil(used[0] / 4), math.ceil(used[1] / 4))
-            low_res = decoder.predict_masks(hs, src, size, multimask, cells=cells)
+            low_res = decoder.predict_masks(hs, src, size, multimask, cells=cells, folded=folded)
             logits = upscale_logits(
                 low_res.float(), input_size, original, self.model.img_size, low_size=low_size
             )

@@ -3,6 +3,8 @@ tokens attend back to prompt tokens, so both sides are updated."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,6 +12,31 @@ from torch import nn
 from engine.layers import MLPBlock
 
 Projections = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LayerTrace:
+    """How one block changed the image tokens: keys' = norm(keys + probs^T @ values + bias),
+    with the norm's per-token mean and reciprocal std: what lets a linear map of the final
+    image tokens be computed from the first ones (``MaskDecoder`` folds its first upscaling
+    convolution this way)."""
+
+    probs: torch.Tensor  # (B, heads * T, HW): transposed, as the softmax left them
+    values: torch.Tensor  # (B, heads * T, C)
+    bias: torch.Tensor  # (C,)
+    mean: torch.Tensor  # (B, HW, 1)
+    rstd: torch.Tensor  # (B, HW, 1)
+    norm: nn.LayerNorm
+
+    def take(self, index: torch.Tensor) -> LayerTrace:
+        """The trace of prompt sets ``index`` of the batch."""
+        return replace(
+            self,
+            probs=self.probs[index],
+            values=self.values[index],
+            mean=self.mean[index],
+            rstd=self.rstd[index],
+        )
 
 
 def _matmul_shared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -76,11 +103,15 @@ class Attention(nn.Module):
         v: torch.Tensor,
         projected_q: torch.Tensor | None = None,
         residual: torch.Tensor | None = None,
+        trace: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """``forward`` for many queries (image tokens, B or 1 x N) over few keys (prompt
         tokens, B x T), without projecting the N queries (unless ``projected_q``, the
         q_proj of ``q``, is given) or the N outputs. With ``residual`` (B or 1, N, C) the
-        result is ``residual + forward(...)``, accumulated in one buffer.
+        result is ``residual + forward(...)``, accumulated in one buffer. With ``trace``, the
+        output is also appended there as its two factors: probabilities (B, heads * T, N),
+        to be used transposed, and values already through the output projection
+        (B, heads * T, C), bias apart.
 
         Per head, (W_q,h x + b_q,h) . k_h = x . (W_q,h^T k_h) + b_q,h . k_h, and the output
         projection distributes over the softmax average:
@@ -104,7 +135,10 @@ class Attention(nn.Module):
         probs = torch.softmax(scores.reshape(batch, heads, tokens, -1), dim=2)
         w_o = self.out_proj.weight.view(-1, heads, width)  # (C, heads, width)
         values = torch.einsum("bthc,dhc->bhtd", v_heads, w_o).reshape(batch, heads * tokens, -1)
-        probs = probs.reshape(batch, heads * tokens, -1).transpose(1, 2)
+        probs = probs.reshape(batch, heads * tokens, -1)
+        if trace is not None:
+            trace.extend((probs, values))
+        probs = probs.transpose(1, 2)
         if residual is None:
             start = self.out_proj.bias.expand(batch, probs.shape[1], -1)
             return torch.baddbmm(start, probs, values)
@@ -164,9 +198,11 @@ class TwoWayAttentionBlock(nn.Module):
         query_pe: torch.Tensor,
         key_pe: torch.Tensor,
         image_projections: Projections | None = None,
+        trace: list[LayerTrace] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """queries (B, T, C); keys (B or 1, HW, C); ``image_projections`` is
-        ``project_image(keys, key_pe)`` when the caller computed it already."""
+        ``project_image(keys, key_pe)`` when the caller computed it already. With ``trace``,
+        the image-side update is appended there (``LayerTrace``)."""
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -186,7 +222,17 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(i2t.image_to_tokens(k, q, queries, projected_q=q_i2t, residual=keys))
+        if trace is None:
+            keys = self.norm4(i2t.image_to_tokens(k, q, queries, projected_q=q_i2t, residual=keys))
+            return queries, keys
+        factors: list[torch.Tensor] = []
+        z = i2t.image_to_tokens(k, q, queries, projected_q=q_i2t, residual=keys, trace=factors)
+        norm = self.norm4
+        keys, mean, rstd = torch.native_layer_norm(
+            z, norm.normalized_shape, norm.weight, norm.bias, norm.eps
+        )
+        mean, rstd = mean.to(keys.dtype), rstd.to(keys.dtype)  # float32 for half inputs
+        trace.append(LayerTrace(factors[0], factors[1], i2t.out_proj.bias, mean, rstd, norm))
         return queries, keys
 
 
@@ -217,17 +263,19 @@ class TwoWayTransformer(nn.Module):
         image_pe: torch.Tensor,
         tokens: torch.Tensor,
         first_layer_projections: Projections | None = None,
+        trace: list[LayerTrace] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """image (B or 1, HW, C) and image_pe (1, HW, C) token-major; tokens (B, T, C).
 
         An image batch of 1 is shared by all B prompt sets, so the first layer's image-only
         projections are computed once; a caller decoding many prompts on one image may pass
         them in (``layers[0].project_image``).
+        With ``trace``, each layer appends its ``LayerTrace``.
         Returns the updated tokens (B, T, C) and image tokens (B, HW, C)."""
         queries, keys = tokens, image
         for i, layer in enumerate(self.layers):
             cached = first_layer_projections if i == 0 else None
-            queries, keys = layer(queries, keys, tokens, image_pe, cached)
+            queries, keys = layer(queries, keys, tokens, image_pe, cached, trace)
         attn = self.final_attn_token_to_image.tokens_to_image(
             queries + tokens, keys + image_pe, keys
         )
