@@ -7,12 +7,7 @@ import time
 
 import pytest
 
-from annotation.models import AutomaticPassImage, Dataset, Mask, MaskSource, Stage
-from annotation.services import automatic
-from annotation.services.imports import Candidate, import_images
-from annotation.services.work import change_stage
-from tests.automatic.conftest import RELAXED
-from tests.factories import image_bytes, make_user
+from tests.integration.passes import assert_every_image_done_once, launch_pass_on_new_images
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -32,23 +27,9 @@ def test_a_pass_resumes_after_a_killed_worker_without_duplicating_a_mask(
     broker, start_worker, wait_for
 ):
     redis = broker.redis(visibility_timeout=VISIBILITY_TIMEOUT)
-    dataset = Dataset.objects.create(name="automatic-crash")
-    report = import_images(
-        dataset,
-        [
-            Candidate(f"{i}.png", read=lambda i=i: image_bytes(40, 32, seed=i))
-            for i in range(IMAGES)
-        ],
-    )
-    ids = [row["id"] for row in report.imported]
+    run, ids, items = launch_pass_on_new_images(redis, "automatic-crash", IMAGES)
     assert len(ids) == IMAGES
-    change_stage(dataset, ids, Stage.FULLY_AUTOMATIC)
-    redis.delete("gpu")  # the imports' embedding tasks: the pass computes what it needs
-    run = automatic.launch_automatic_pass(
-        dataset, make_user("boss", staff=True), "automatic", config=RELAXED
-    )
     assert redis.llen("gpu") == 1, "the launch queues the fan-out task on the gpu queue"
-    items = AutomaticPassImage.objects.filter(automatic_pass=run)
 
     first = start_worker()
     # Killed while an image is in flight: after one is done and the next was received. (Killed
@@ -78,20 +59,4 @@ def test_a_pass_resumes_after_a_killed_worker_without_duplicating_a_mask(
     )
     wait_for(lambda: redis.hlen("unacked") == 0, 30, "the last ack", [second])
 
-    run.refresh_from_db()
-    assert run.status == "done" and run.error == ""
-    assert sorted(items.values_list("image_id", flat=True)) == sorted(ids)
-    assert set(items.values_list("runs", flat=True)) == {1}, "each image written exactly once"
-    for item in items.select_related("image"):
-        stored = Mask.objects.filter(
-            image=item.image, source=MaskSource.AUTOMATIC, model_version=run.model_version
-        )
-        direct = automatic.generate_masks(item.image, run)
-        assert stored.count() == item.mask_count == len(direct) > 0
-        # Random weights leave logits near 0, where a few pixels flip between two processes'
-        # float rounding: the masks match by prompt and area, not bit for bit.
-        assert sorted(m.point_coords for m in stored) == sorted(m.point_coords for m in direct)
-        stored_area, direct_area = sum(m.area for m in stored), sum(m.area for m in direct)
-        assert abs(stored_area - direct_area) <= 0.01 * direct_area
-    assert Mask.objects.count() == sum(items.values_list("mask_count", flat=True))
-    assert redis.llen("gpu") == 0
+    assert_every_image_done_once(run, items, ids, redis)

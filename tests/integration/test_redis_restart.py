@@ -16,13 +16,8 @@ from pathlib import Path
 import pytest
 import redis as redis_client
 
-from annotation.models import AutomaticPassImage, Dataset, Mask, MaskSource, Stage
-from annotation.services import automatic
-from annotation.services.imports import Candidate, import_images
-from annotation.services.work import change_stage
-from tests.automatic.conftest import RELAXED
-from tests.factories import image_bytes, make_user
 from tests.integration.conftest import _die_with_this_process
+from tests.integration.passes import assert_every_image_done_once, launch_pass_on_new_images
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -96,21 +91,7 @@ def test_a_pass_survives_a_redis_restart_with_every_image_done_once(
     broker, start_worker, wait_for, own_redis
 ):
     redis = broker.redis(visibility_timeout=VISIBILITY_TIMEOUT, url=own_redis.url)
-    dataset = Dataset.objects.create(name="redis-restart")
-    report = import_images(
-        dataset,
-        [
-            Candidate(f"{i}.png", read=lambda i=i: image_bytes(40, 32, seed=i))
-            for i in range(IMAGES)
-        ],
-    )
-    ids = [row["id"] for row in report.imported]
-    change_stage(dataset, ids, Stage.FULLY_AUTOMATIC)
-    redis.delete("gpu")  # the imports' embedding tasks: the pass computes what it needs
-    run = automatic.launch_automatic_pass(
-        dataset, make_user("boss", staff=True), "automatic", config=RELAXED
-    )
-    items = AutomaticPassImage.objects.filter(automatic_pass=run)
+    run, ids, items = launch_pass_on_new_images(redis, "redis-restart", IMAGES)
 
     worker = start_worker()
     wait_for(lambda: in_flight(worker.log()), 120, "an image in flight", [worker])
@@ -131,20 +112,4 @@ def test_a_pass_survives_a_redis_restart_with_every_image_done_once(
 
     assert worker.alive, "the worker reconnected by itself"
     assert "Connection to broker lost" in worker.log()
-    run.refresh_from_db()
-    assert run.status == "done" and run.error == ""
-    assert sorted(items.values_list("image_id", flat=True)) == sorted(ids)
-    assert set(items.values_list("runs", flat=True)) == {1}, "each image written exactly once"
-    for item in items.select_related("image"):
-        stored = Mask.objects.filter(
-            image=item.image, source=MaskSource.AUTOMATIC, model_version=run.model_version
-        )
-        direct = automatic.generate_masks(item.image, run)
-        assert stored.count() == item.mask_count == len(direct) > 0
-        # Random weights leave logits near 0, where a few pixels flip between two processes'
-        # float rounding: the masks match by prompt and area, not bit for bit.
-        assert sorted(m.point_coords for m in stored) == sorted(m.point_coords for m in direct)
-        stored_area, direct_area = sum(m.area for m in stored), sum(m.area for m in direct)
-        assert abs(stored_area - direct_area) <= 0.01 * direct_area
-    assert Mask.objects.count() == sum(items.values_list("mask_count", flat=True))
-    assert redis.llen("gpu") == 0
+    assert_every_image_done_once(run, items, ids, redis)
