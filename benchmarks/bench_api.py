@@ -13,7 +13,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,31 +24,21 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-from benchmarks.common import benchmark_image, machine_line, percentiles  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.common import (  # noqa: E402
+    benchmark_image,
+    free_port,
+    machine_line,
+    percentiles,
+    setup_django_with_seeded_model,
+)
 
 
 def prepare(data_dir: Path, model_type: str) -> tuple[int, str, Path]:
     """Migrate, create an admin with a token, import the benchmark image, write a seeded
     checkpoint and cache the image's embedding. Returns (image id, token, checkpoint path)."""
-    import django
     import torch
 
-    from engine import build_sam, save_checkpoint
-    from tests.reference import random_state_dict
-
-    checkpoint = data_dir / f"bench-{model_type}.pt"
-    model = build_sam(model_type)
-    model.load_state_dict(random_state_dict(model, seed=0))
-    save_checkpoint(model, checkpoint)
-    del model
-    os.environ["SAM_CHECKPOINT"] = str(checkpoint)
-    django.setup()
+    checkpoint = setup_django_with_seeded_model(data_dir, model_type)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
@@ -58,7 +47,6 @@ def prepare(data_dir: Path, model_type: str) -> tuple[int, str, Path]:
     from annotation.services.embeddings import get_or_compute_embedding
     from modeltrain.services import get_active_version
 
-    call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_superuser("bench", "bench@example.org", "bench-pass")
     token = Token.objects.create(user=user).key
     pixels, source = benchmark_image()

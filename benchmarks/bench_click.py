@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,16 +29,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-from benchmarks.common import benchmark_image, machine_line  # noqa: E402
+from benchmarks.common import benchmark_image, free_port, machine_line  # noqa: E402
 
 CHROMIUM = os.environ.get("SADE_CHROMIUM", "/usr/bin/chromium")
 USER, PASSWORD = "bench-annotator", "bench-click-pass"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prepare(data_dir: Path, model_type: str) -> tuple[int, Path]:

@@ -32,7 +32,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,37 +42,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-from benchmarks.common import benchmark_image, percentiles  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    benchmark_image,
+    free_port,
+    percentiles,
+    setup_django_with_seeded_model,
+)
 
 GOAL_P95_MS = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prepare(data_dir: Path, model_type: str, images: int, annotators: int) -> dict:
     """Migrate, write a seeded checkpoint, import ``images`` one-pixel variants of the benchmark
     image into one dataset, store one computed embedding under every image's hash, create the
     annotators with tokens. Returns what the clients need."""
-    import django
     import torch
     from PIL import Image as PILImage
 
-    from engine import build_sam, save_checkpoint
-    from tests.reference import random_state_dict
-
-    checkpoint = data_dir / f"bench-{model_type}.pt"
-    model = build_sam(model_type)
-    model.load_state_dict(random_state_dict(model, seed=0))
-    save_checkpoint(model, checkpoint)
-    del model
-    os.environ["SAM_CHECKPOINT"] = str(checkpoint)
-    django.setup()
+    checkpoint = setup_django_with_seeded_model(data_dir, model_type)
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from annotation.models import Dataset, DatasetMembership, Role
@@ -81,7 +68,6 @@ def prepare(data_dir: Path, model_type: str, images: int, annotators: int) -> di
     from annotation.services.imports import Candidate, import_images
     from modeltrain.services import get_active_version
 
-    call_command("migrate", verbosity=0)
     pixels, source = benchmark_image()
 
     def variant(i: int) -> bytes:

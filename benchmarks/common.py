@@ -1,8 +1,10 @@
-"""Shared bits of the benchmarks: the test image, the reference oracle, percentile reporting."""
+"""Shared bits of the benchmarks: the test image, the reference oracle, percentile reporting,
+ports and a Django set up with a seeded model for the benchmarks that run the platform."""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -52,3 +54,29 @@ def machine_line() -> str:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{os.cpu_count()} cpus, load average {load[0]:.2f}"
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def setup_django_with_seeded_model(data_dir: Path, model_type: str) -> Path:
+    """Write a ``model_type`` checkpoint of seeded random weights into ``data_dir``, make it
+    the configured checkpoint, set Django up and migrate. Returns the checkpoint's path."""
+    import django
+    from django.core.management import call_command
+
+    from engine import build_sam, save_checkpoint
+    from tests.reference import random_state_dict
+
+    checkpoint = data_dir / f"bench-{model_type}.pt"
+    model = build_sam(model_type)
+    model.load_state_dict(random_state_dict(model, seed=0))
+    save_checkpoint(model, checkpoint)
+    del model
+    os.environ["SAM_CHECKPOINT"] = str(checkpoint)
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return checkpoint
