@@ -58,18 +58,22 @@ class UpscaleFold:
         steps = [(crop_t(a), b, crop(r)) for a, b, r in self.steps]
         return UpscaleFold(crop(self.base), steps, self.tail)
 
-    def apply(self) -> torch.Tensor:
-        """(B, hw, 4 c1): the convolution's output, bias included."""
-        x = self.base
+    def apply(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """(B, n, 4 c1): the convolution's output, bias included, for cells start:stop."""
+        x = self.base[:, start:stop]
         last = len(self.steps) - 1
         for i, (left, right, rstd) in enumerate(self.steps):
-            left = left.transpose(1, 2)
+            left = left[:, :, start:stop].transpose(1, 2)
             x = torch.baddbmm(x, left, right) if i == 0 else x.baddbmm_(left, right)
+            rstd = rstd[:, start:stop]
             x = torch.addcmul(self.tail, x, rstd) if i == last else x.mul_(rstd)
         return x
 
 
 class MaskDecoder(nn.Module):
+    # Cells x prompt sets per block of the upscaling (see ``_upscale_and_project``).
+    UPSCALE_BLOCK = 2048
+
     def __init__(
         self,
         transformer_dim: int = 256,
@@ -326,17 +330,23 @@ class MaskDecoder(nn.Module):
             raise ValueError("the upscaling convolutions have biases in every SAM checkpoint")
         batch, cells, _ = src.shape
         c1, c2 = up1.out_channels, up2.out_channels
-        if folded is not None:
-            x = folded.apply()
-        else:  # (B, hw, C) @ (C, 2*2*c1): columns ordered (di, dj, c).
-            w1, b1 = self._upscale_weights()
-            x = torch.addmm(b1, src.reshape(batch * cells, -1), w1)
-        x = F.gelu(
-            F.layer_norm(x.view(batch, cells, 4, c1), (c1,), norm.weight, norm.bias, norm.eps)
-        )
+        w1, b1 = self._upscale_weights()
         w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
-        x = F.gelu(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2))
-        masks = x.reshape(batch, cells * 16, c2) @ hyper.transpose(1, 2)  # (B, hw*16, M)
+        b2 = up2.bias.repeat(4)
+        # Cells go through in blocks whose (n, 16, c2) features stay in cache: the whole
+        # (B, hw*16, c2) at once goes to memory and back between every step.
+        step = cells if torch.is_grad_enabled() else max(64, self.UPSCALE_BLOCK // batch)
+        parts = []
+        for start in range(0, cells, step):
+            stop = min(cells, start + step)
+            if folded is not None:
+                x = folded.apply(start, stop)
+            else:  # (B, n, C) @ (C, 2*2*c1): columns ordered (di, dj, c).
+                x = torch.matmul(src[:, start:stop], w1) + b1
+            x = F.layer_norm(x.view(batch, -1, 4, c1), (c1,), norm.weight, norm.bias, norm.eps)
+            x = F.gelu(torch.addmm(b2, F.gelu(x).view(-1, c1), w2))
+            parts.append(x.view(batch, -1, c2) @ hyper.transpose(1, 2))  # (B, n*16, M)
+        masks = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         h, w = size
         masks = masks.view(batch, h, w, 2, 2, 2, 2, -1)  # (b, i, j, d1i, d1j, d2i, d2j, m)
         masks = masks.permute(0, 7, 1, 3, 5, 2, 4, 6)  # (b, m, i, d1i, d2i, j, d1j, d2j)
