@@ -3,7 +3,7 @@ tokens attend back to prompt tokens, so both sides are updated."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -27,16 +27,6 @@ class LayerTrace:
     mean: torch.Tensor  # (B, HW, 1)
     rstd: torch.Tensor  # (B, HW, 1)
     norm: nn.LayerNorm
-
-    def take(self, index: torch.Tensor) -> LayerTrace:
-        """The trace of prompt sets ``index`` of the batch."""
-        return replace(
-            self,
-            probs=self.probs[index],
-            values=self.values[index],
-            mean=self.mean[index],
-            rstd=self.rstd[index],
-        )
 
 
 def _matmul_shared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
