@@ -28,13 +28,15 @@ def default_config(parent: ModelVersion, mode: str = "auto") -> TrainConfig:
     """The configuration a round starts from. ``auto`` fine-tunes everything on a GPU and only
     the decoder (on cached embeddings) on a CPU: there, the cold-start vit_tiny learns more in
     the same time from its random encoder's features than by training the encoder too.
-    Meta's checkpoints are fine-tuned gently."""
+    Meta's checkpoints are fine-tuned gently. A decoder learning from scratch at 1e-3 drifts
+    toward one mask for every prompt (on GrabCut, 300 steps on 30 masks: held-out 1-click
+    mIoU 0.35, and with more iterations per mask a constant mask); 3e-4 gave 0.49."""
     if mode not in ("auto", *MODES):
         raise InvalidInput(f"mode must be auto, {' or '.join(MODES)}; got {mode!r}")
     device = str(settings.SAM_DEVICE)
     if mode == "auto":
         mode = "full" if device.startswith("cuda") else "decoder"
-    lr = 1e-5 if parent.is_official else (5e-4 if mode == "full" else 1e-3)
+    lr = 1e-5 if parent.is_official else (5e-4 if mode == "full" else 3e-4)
     return TrainConfig(mode=mode, steps=int(settings.TRAINING_STEPS), lr=lr, device=device)
 
 
