@@ -228,9 +228,9 @@ def print_table(rows: list[dict], seconds: float) -> None:
     print()
     print(
         "| model | masks trained on | held-out NoC@90 | NoC@85 | 1-click mIoU (top / best) "
-        "| box mIoU | annotator clicks per mask |"
+        "| mIoU 5 / 10 clicks | box mIoU | annotator clicks per mask |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         m = row.get("heldout") or {}
         name = "cold start (round 0)" if row["round"] == 0 else f"round {row['round']}"
@@ -242,6 +242,8 @@ def print_table(rows: list[dict], seconds: float) -> None:
             f"| {m.get('noc85', float('nan')):.2f} "
             f"| {m.get('miou_1click_top', float('nan')):.3f} / "
             f"{m.get('miou_1click_best', float('nan')):.3f} "
+            f"| {m.get('miou_5clicks', float('nan')):.3f} / "
+            f"{m.get('miou_10clicks', float('nan')):.3f} "
             f"| {m.get('miou_box', float('nan')):.3f} "
             f"| {'-' if clicks is None else f'{clicks:.1f}'} |"
         )

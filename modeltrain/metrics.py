@@ -125,9 +125,23 @@ class ObjectResult:
     noc: dict[float, int]
 
 
+# mIoU after this many clicks is reported besides NoC: it shows whether later clicks help even
+# when no object reaches a NoC threshold (a cold-start model's NoC sits at the click limit).
+MIOU_AT_CLICKS = (5, 10)
+
+
+def iou_after(result: ObjectResult, clicks: int) -> float:
+    """The IoU after click ``clicks`` (1-based). A run that stopped sooner (every threshold
+    reached, no error left, or a click limit below ``clicks``) keeps its last IoU."""
+    if clicks < 1:
+        raise ValueError(f"clicks must be at least 1, got {clicks}")
+    return result.ious[min(clicks, len(result.ious)) - 1]
+
+
 def summarize(results: Sequence[ObjectResult], images: int) -> dict[str, float | int]:
     """The summary every evaluation reports (the keys ModelVersion.metrics["heldout"] holds):
-    images, masks, miou_1click_top, miou_1click_best, miou_box (0..1), noc85, noc90."""
+    images, masks, miou_1click_top, miou_1click_best, miou_5clicks, miou_10clicks, miou_box
+    (0..1), noc85, noc90."""
     count = len(results)
 
     def mean(values: list[float]) -> float:
@@ -138,6 +152,7 @@ def summarize(results: Sequence[ObjectResult], images: int) -> dict[str, float |
         "masks": count,
         "miou_1click_top": mean([r.iou_1click_top for r in results]),
         "miou_1click_best": mean([r.iou_1click_best for r in results]),
+        **{f"miou_{k}clicks": mean([iou_after(r, k) for r in results]) for k in MIOU_AT_CLICKS},
         "miou_box": mean([r.iou_box for r in results]),
         "noc85": mean([float(r.noc[0.85]) for r in results]),
         "noc90": mean([float(r.noc[0.90]) for r in results]),

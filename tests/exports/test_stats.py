@@ -208,6 +208,8 @@ def test_heldout_metrics_per_version_or_not_evaluated(crafted, tiny_model):
             "noc85": 5.5,
             "miou_1click_top": 0.6,
             "miou_1click_best": 0.7,
+            "miou_5clicks": None,
+            "miou_10clicks": None,
             "miou_box": 0.8,
         },
         "partial": {
@@ -215,6 +217,8 @@ def test_heldout_metrics_per_version_or_not_evaluated(crafted, tiny_model):
             "noc85": None,
             "miou_1click_top": None,
             "miou_1click_best": None,
+            "miou_5clicks": None,
+            "miou_10clicks": None,
             "miou_box": None,
         },
         "trained-only": None,

@@ -12,7 +12,15 @@ from PIL import Image as PILImage
 from modeltrain.models import TrainingRound
 from modeltrain.services import get_active_version
 
-HELDOUT_KEYS = {"miou_1click_top", "miou_1click_best", "miou_box", "noc85", "noc90"}
+HELDOUT_KEYS = {
+    "miou_1click_top",
+    "miou_1click_best",
+    "miou_5clicks",
+    "miou_10clicks",
+    "miou_box",
+    "noc85",
+    "noc90",
+}
 
 
 def write_pair(images, masks, stem: str, values: np.ndarray, ext: str = "jpg"):

@@ -135,6 +135,8 @@ def test_summary_over_images_and_per_object_rows():
         "masks": 2,
         "miou_1click_top": 1.0,
         "miou_1click_best": 1.0,
+        "miou_5clicks": 1.0,
+        "miou_10clicks": 1.0,
         "miou_box": 1.0,
         "noc85": 1.0,
         "noc90": 1.0,

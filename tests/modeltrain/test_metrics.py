@@ -12,6 +12,7 @@ from modeltrain.metrics import (
     clicks_to_reach,
     first_click,
     iou,
+    iou_after,
     next_click,
     summarize,
 )
@@ -107,7 +108,7 @@ def test_bounding_box_is_inclusive_like_sam_boxes():
 def test_summary_averages_each_number_over_objects():
     results = [
         ObjectResult([0.9], 0.9, 0.95, 0.8, {0.85: 1, 0.90: 1}),
-        ObjectResult([0.5] * 20, 0.5, 0.7, 0.6, {0.85: 20, 0.90: 20}),
+        ObjectResult([0.5] * 4 + [0.6] * 5 + [0.8] * 11, 0.5, 0.7, 0.6, {0.85: 20, 0.90: 20}),
     ]
 
     assert summarize(results, images=1) == {
@@ -115,7 +116,17 @@ def test_summary_averages_each_number_over_objects():
         "masks": 2,
         "miou_1click_top": 0.7,
         "miou_1click_best": 0.825,
+        "miou_5clicks": 0.75,  # (0.9 kept from click 1 + 0.6) / 2
+        "miou_10clicks": 0.85,
         "miou_box": 0.7,
         "noc85": 10.5,
         "noc90": 10.5,
     }
+
+
+def test_iou_after_a_click_keeps_the_last_iou_of_a_run_that_stopped_sooner():
+    stopped = ObjectResult([0.3, 0.6, 0.92], 0.3, 0.4, 0.5, {0.85: 3, 0.90: 3})
+
+    assert [iou_after(stopped, k) for k in (1, 2, 3, 5, 10)] == [0.3, 0.6, 0.92, 0.92, 0.92]
+    with pytest.raises(ValueError, match="at least 1"):
+        iou_after(stopped, 0)

@@ -19,6 +19,8 @@ HELDOUT_KEYS = {
     "masks",
     "miou_1click_top",
     "miou_1click_best",
+    "miou_5clicks",
+    "miou_10clicks",
     "miou_box",
     "noc85",
     "noc90",

@@ -12,6 +12,8 @@
     noc85: { label: "NoC@85 (clicks)", axis: "clicks", colour: "#e07b39" },
     miou_1click_top: { label: "mIoU, 1 click (top-scored)", axis: "iou", colour: "#417690" },
     miou_1click_best: { label: "mIoU, 1 click (best of 3)", axis: "iou", colour: "#79aec8" },
+    miou_5clicks: { label: "mIoU, 5 clicks", axis: "iou", colour: "#8a5fb0" },
+    miou_10clicks: { label: "mIoU, 10 clicks", axis: "iou", colour: "#b07fd0" },
     miou_box: { label: "mIoU, box", axis: "iou", colour: "#5a9a50" },
   };
 
