@@ -14,6 +14,17 @@ from annotation.services.imports import Candidate, import_images
 from engine import rle as rle_codec
 from modeltrain.models import ImageSplit
 
+# What every evaluation summary reports (modeltrain.metrics.summarize), besides its counts.
+HELDOUT_METRICS = {
+    "miou_1click_top",
+    "miou_1click_best",
+    "miou_5clicks",
+    "miou_10clicks",
+    "miou_box",
+    "noc85",
+    "noc90",
+}
+
 
 @pytest.fixture(autouse=True)
 def _isolated(isolated_storage, settings):

@@ -11,16 +11,7 @@ from PIL import Image as PILImage
 
 from modeltrain.models import TrainingRound
 from modeltrain.services import get_active_version
-
-HELDOUT_KEYS = {
-    "miou_1click_top",
-    "miou_1click_best",
-    "miou_5clicks",
-    "miou_10clicks",
-    "miou_box",
-    "noc85",
-    "noc90",
-}
+from tests.modeltrain.conftest import HELDOUT_METRICS
 
 
 def write_pair(images, masks, stem: str, values: np.ndarray, ext: str = "jpg"):
@@ -64,7 +55,7 @@ def test_evaluate_prints_the_summary_as_json(folders, tiny_model, capsys):
     out = capsys.readouterr()
     answer = json.loads(out.out)
     assert answer["images"] == 2 and answer["masks"] == 3
-    assert HELDOUT_KEYS <= set(answer)
+    assert HELDOUT_METRICS <= set(answer)
     assert 1 <= answer["noc90"] <= 2 and answer["max_clicks"] == 2
     assert answer["model"]["id"] == tiny_model.pk
     assert sorted(o["image"] for o in answer["objects"]) == ["one", "two", "two"]

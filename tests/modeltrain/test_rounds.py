@@ -12,19 +12,10 @@ from engine.registry import read_checkpoint_metadata
 from modeltrain import rounds, running
 from modeltrain.models import ModelVersion, TrainingRound
 from modeltrain.services import get_active_version
+from tests.modeltrain.conftest import HELDOUT_METRICS
 
 FAST = {"iterations": 1, "masks_per_image": 1}
-HELDOUT_KEYS = {
-    "images",
-    "masks",
-    "miou_1click_top",
-    "miou_1click_best",
-    "miou_5clicks",
-    "miou_10clicks",
-    "miou_box",
-    "noc85",
-    "noc90",
-}
+HELDOUT_KEYS = {"images", "masks", *HELDOUT_METRICS}
 
 
 @pytest.fixture
