@@ -1,8 +1,10 @@
 """The data engine's loop, end to end, on a folder of images with ground truth (GrabCut by
 default): import, a simulated annotator making masks through the REST API with the model's
-help, retraining rounds from the cold-start vit_tiny, and the held-out numbers after each.
+help, retraining rounds from the cold-start vit_tiny (or from a checkpoint), and the held-out
+numbers after each.
 
     python benchmarks/data_engine_demo.py [PATH] [--rounds 3] [--steps 150] [--mode decoder]
+        [--checkpoint var/checkpoints/sam_vit_b_01ec64.pth --model-type vit_b]
 
 PATH holds ``images/`` and ``masks/`` (PNG paired by name: 0 background, 255 object, 128 an
 ignored band). The platform's held-out rule (a share of the images by content hash) sets some
@@ -37,10 +39,12 @@ ACCEPT_IOU = 0.9
 MAX_CLICKS = 20
 
 
-def setup_django(data_dir: Path, heldout_percent: int) -> None:
+def setup_django(data_dir: Path, heldout_percent: int, checkpoint: str, model_type: str) -> None:
     os.environ["SADE_DATA_DIR"] = str(data_dir)
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-    os.environ["SAM_CHECKPOINT"] = ""
+    # The round's starting model: the cold start, unless a checkpoint file is named.
+    os.environ["SAM_CHECKPOINT"] = str(Path(checkpoint).resolve()) if checkpoint else ""
+    os.environ["SAM_MODEL_TYPE"] = model_type
     os.environ["SADE_TRAINING_HELDOUT_PERCENT"] = str(heldout_percent)
     os.environ.setdefault("SADE_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deploy.settings")
@@ -118,12 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-percent", type=int, default=20)
     parser.add_argument("--promotion", choices=["auto", "always"], default="auto")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--checkpoint", default="", help="start from this checkpoint (e.g. Meta's sam_vit_b)"
+    )
+    parser.add_argument("--model-type", default="vit_b", help="the checkpoint's model type")
     args = parser.parse_args(argv)
     source = Path(args.path)
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        parser.error(f"--checkpoint {args.checkpoint}: no such file")
     data_dir = Path(tempfile.mkdtemp(prefix="sade-demo-"))
     started = time.monotonic()
     try:
-        setup_django(data_dir, args.heldout_percent)
+        setup_django(data_dir, args.heldout_percent, args.checkpoint, args.model_type)
         rows = run_demo(source, args)
     finally:
         if not args.keep:
@@ -153,7 +163,7 @@ def run_demo(source: Path, args) -> list[dict]:
     admin_api, person_api = APIClient(), APIClient()
     admin_api.force_authenticate(admin)
     person_api.force_authenticate(person)
-    cold = get_active_version()
+    start = get_active_version()
 
     assign_splits(dataset)
     images = list(Image.objects.filter(dataset=dataset).select_related("training_split"))
@@ -176,7 +186,7 @@ def run_demo(source: Path, args) -> list[dict]:
         flush=True,
     )
     annotator = Annotator(person_api)
-    rows = [{"round": 0, "version": cold, "trained_masks": 0}]
+    rows = [{"round": 0, "version": start, "trained_masks": 0}]
     options = {"steps": args.steps}
     if args.lr is not None:
         options["lr"] = args.lr
@@ -233,7 +243,7 @@ def print_table(rows: list[dict], seconds: float) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         m = row.get("heldout") or {}
-        name = "cold start (round 0)" if row["round"] == 0 else f"round {row['round']}"
+        name = f"{row['version'].name} (round 0)" if row["round"] == 0 else f"round {row['round']}"
         if row["round"] and not row.get("promoted"):
             name += " (not promoted)"
         clicks = row.get("clicks_per_mask")
