@@ -24,7 +24,10 @@ def test_grid_masks_equal_batch_masks_for_the_prompts_kept(predictor, height, wi
     labels = torch.ones((24, 1), dtype=torch.int64)
 
     full = predictor.decode_batch(embedding, points, labels)
-    threshold = float(full.iou.max(dim=1).values.median())  # about half the prompts pass
+    best = full.iou.max(dim=1).values.sort().values
+    # Half the prompts pass; the threshold lies between two prompts' scores, not on one, since
+    # decode_grid's scores may differ from decode_batch's in the last bits.
+    threshold = float(best[11] + best[12]) / 2
     grid = predictor.decode_grid(embedding, points, labels, min_iou=threshold)
     unfiltered = predictor.decode_grid(embedding, points, labels)
 
