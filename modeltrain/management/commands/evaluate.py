@@ -21,8 +21,8 @@ class Command(BaseCommand):
         "Evaluate a model version on a folder of images with ground-truth masks (PNG paired by "
         "file name; 0 background, 128 ignored, any other value an object): 1-click mIoU with "
         "the highest-scoring and the best of three masks, NoC@85 and NoC@90 (clicks at the "
-        "centre of the largest error region, at most --max-clicks), box-prompt mIoU. Prints "
-        "JSON."
+        "centre of the largest error region, at most --max-clicks), mIoU after 5 and 10 "
+        "clicks, box-prompt mIoU. Prints JSON."
     )
 
     def add_arguments(self, parser) -> None:
