@@ -36,20 +36,11 @@ from annotation.models import (
     Stage,
 )
 from annotation.services.export_format import HUMAN_SOURCES
+from modeltrain.metrics import SUMMARY_METRICS
 from modeltrain.models import ModelVersion
 
-# The held-out metrics a retraining round records (modeltrain's evaluation): clicks to reach 90%
-# and 85% IoU, mIoU of the first click's top-scored and best candidate, after 5 and 10 clicks,
-# and from the box.
-HELDOUT_KEYS = (
-    "noc90",
-    "noc85",
-    "miou_1click_top",
-    "miou_1click_best",
-    "miou_5clicks",
-    "miou_10clicks",
-    "miou_box",
-)
+# The held-out metrics a retraining round records, in chart order: the evaluation's summary.
+HELDOUT_KEYS = SUMMARY_METRICS
 
 # (label, lowest, highest or None): the SA-1B paper's masks-per-image bins.
 MASK_BINS = (
