@@ -68,6 +68,7 @@ def accept_mask(
         _check_session(session, image, user)
     if prompt is not None:
         _check_prompt(image, prompt)
+    _check_model_outputs(image, point_coords, crop_box)
     try:
         with transaction.atomic():
             mask = Mask.objects.create(
@@ -160,10 +161,30 @@ def _bump_version(mask: Mask, expected_version: int, changes: dict[str, Any]) ->
     )
 
 
-def delete_mask(mask: Mask, user: AbstractBaseUser) -> None:
+def delete_mask(mask: Mask, user: AbstractBaseUser, *, expected_version: int) -> None:
+    """Delete a mask, if it is still at ``expected_version``: like an edit, a delete from a
+    client that never saw the latest change is refused with 409 instead of silently removing
+    someone else's newer work."""
     if not can_edit_mask(user, mask):
         raise NotAllowed("only the mask's author, reviewers and admins may delete it")
-    mask.delete()
+    with transaction.atomic():
+        # The row lock keeps a concurrent edit from landing between the check and the delete.
+        current = (
+            Mask.objects.select_for_update()
+            .filter(pk=mask.pk)
+            .values_list("version", flat=True)
+            .first()
+        )
+        if current == expected_version:
+            Mask.objects.filter(pk=mask.pk).delete()
+            return
+    if current is None:
+        raise Conflict("the mask was deleted meanwhile")
+    raise Conflict(
+        f"the mask was changed by someone else (it is at version {current}, the delete started "
+        f"from version {expected_version}); reload it and decide again",
+        current_version=current,
+    )
 
 
 def _geometry(image: Image, rle: Any) -> tuple[dict[str, Any], list[float], int]:
@@ -192,6 +213,26 @@ def _check_session(session: AnnotatorSession, image: Image, user: AbstractBaseUs
         raise InvalidInput("the session is not yours on this image")
     if session.ended_at is not None:
         raise InvalidInput("the session is finished; start a new one")
+
+
+def _check_model_outputs(
+    image: Image, point_coords: list[list[float]] | None, crop_box: list[float] | None
+) -> None:
+    """The grid point(s) and crop box a model-made mask came from lie in its image (the
+    serializer has checked they are finite numbers of the right count)."""
+    for i, (x, y) in enumerate(point_coords or []):
+        if not (0 <= x <= image.width and 0 <= y <= image.height):
+            raise InvalidInput(
+                f"point_coords[{i}] ({x}, {y}) is outside the {image.width}x{image.height} image"
+            )
+    if crop_box is not None:
+        x, y, w, h = crop_box
+        if not (0 <= x and 0 <= y and 0 < w and 0 < h):
+            raise InvalidInput(f"crop_box {crop_box} must be [x, y, w, h] with x, y >= 0, w, h > 0")
+        if x + w > image.width or y + h > image.height:
+            raise InvalidInput(
+                f"crop_box {crop_box} reaches outside the {image.width}x{image.height} image"
+            )
 
 
 def _check_prompt(image: Image, prompt: dict[str, Any]) -> None:

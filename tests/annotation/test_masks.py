@@ -176,7 +176,7 @@ def test_only_author_reviewer_and_admin_change_or_delete(dataset, image, annotat
     with pytest.raises(NotAllowed):
         update_mask(mask, colleague, expected_version=1, seconds_spent=1)
     with pytest.raises(NotAllowed):
-        delete_mask(mask, colleague)
+        delete_mask(mask, colleague, expected_version=mask.version)
     update_mask(mask, reviewer, expected_version=1, seconds_spent=2)
-    delete_mask(mask, reviewer)
+    delete_mask(mask, reviewer, expected_version=mask.version)
     assert not Mask.objects.exists()

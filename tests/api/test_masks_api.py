@@ -113,6 +113,6 @@ def test_a_colleague_may_not_change_an_annotators_mask(
     dataset.memberships.create(user=colleague)
     mask = annotator_client.post("/api/masks/", body(image), format="json").json()
 
-    response = client_for(colleague).delete(f"/api/masks/{mask['id']}/")
+    response = client_for(colleague).delete(f"/api/masks/{mask['id']}/?version=1")
 
     assert response.status_code == 403 and Mask.objects.count() == 1

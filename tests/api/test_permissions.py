@@ -233,7 +233,7 @@ CASES = [
         (200, 404, 200),
         lambda c: {"rle": factories.rect_rle(c.image, 2, 2, 9, 9), "version": c.mask.version},
     ),
-    Case("delete mask", "delete", lambda c: f"/api/masks/{c.mask.pk}/", (204, 404, 204)),
+    Case("delete mask", "delete", lambda c: f"/api/masks/{c.mask.pk}/?version=1", (204, 404, 204)),
     Case("list sessions", "get", lambda c: "/api/sessions/", (200, 200, 200)),
     Case(
         "start session",

@@ -15,6 +15,9 @@ from annotation.services import access, masks
 from annotation.services.errors import InvalidInput, PreconditionRequired
 from modeltrain.models import ModelVersion
 
+# Mask.version is a PositiveIntegerField: anything larger cannot be a version of a stored mask.
+MAX_VERSION = 2**31 - 1
+
 
 @extend_schema(
     parameters=[
@@ -99,20 +102,46 @@ class MaskViewSet(
     def update(self, request: Request, pk=None) -> Response:
         return self.partial_update(request, pk)
 
-    def perform_destroy(self, instance):
-        masks.delete_mask(instance, self.request.user)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "version",
+                int,
+                description="the mask version the delete started from (or an If-Match header "
+                "with the mask's ETag); required",
+            )
+        ],
+        responses={204: None, 409: None, 428: None},
+    )
+    def destroy(self, request: Request, pk=None) -> Response:
+        """Delete a mask. Like an edit, the delete names the version it started from (``version``
+        in the query or an ``If-Match`` header with the ETag); a stale version is refused with
+        409, so nobody deletes an edit they never saw."""
+        mask = self.get_object()
+        version = _expected_version(request, _query_version(request))
+        masks.delete_mask(mask, request.user, expected_version=version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _query_version(request: Request) -> int | None:
+    raw = request.query_params.get("version")
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_VERSION:
+        raise InvalidInput(f"version {raw[:40]!r} is not a mask version")
+    return int(raw)
 
 
 def _expected_version(request: Request, body_version: int | None) -> int:
-    """The version an edit started from: the body's ``version`` or the If-Match ETag. Required,
-    so that no client overwrites a mask blindly."""
+    """The version a change started from: the body's (or query's) ``version`` or the If-Match
+    ETag. Required, so that no client overwrites or deletes a mask blindly."""
     header = request.headers.get("If-Match", "").strip()
     if header.startswith("W/"):
         header = header[2:]
     header = header.strip('"')
     if body_version is not None:
         return body_version
-    if header.isdigit() and int(header) > 0:
+    if header.isdigit() and 0 < int(header) <= MAX_VERSION:
         return int(header)
     if header:
         raise PreconditionRequired(f"If-Match {header!r} is not a mask version ETag")

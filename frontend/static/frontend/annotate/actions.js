@@ -55,9 +55,16 @@ export const savedMaskActions = {
   },
 
   async deleteMask(id) {
+    const entry = this.masks.get(id);
+    if (!entry) return;
     try {
-      await api("DELETE", `/api/masks/${id}/`);
+      // The version this page last saw: a mask someone changed since is not deleted (409).
+      await api("DELETE", `/api/masks/${id}/?version=${entry.mask.version}`);
     } catch (error) {
+      if (error.status === 409) {
+        this.conflict({ maskId: id }, error);
+        return;
+      }
       if (error.status !== 404) {
         this.status(`Could not delete mask #${id}: ${error.message}`, "error");
         return;
