@@ -1,7 +1,8 @@
 """REST API of retraining: model versions (list, read; promote and roll back: staff) and
 training rounds (launch and cancel: staff; read: staff and the dataset's admins).
 
-    GET  /api/model-versions/               every signed-in user: which weights exist, metrics
+    GET  /api/model-versions/               signed-in users: the versions whose training data they
+                                            may see (modeltrain.visibility); staff: all
     POST /api/model-versions/{id}/promote/  staff
     POST /api/model-versions/rollback/      staff: back to the active version's parent
     GET  /api/training-rounds/[?dataset=]   staff, dataset admins (their datasets' rounds)
@@ -21,7 +22,7 @@ from rest_framework.routers import SimpleRouter
 
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
 from annotation.services import access
-from modeltrain import rounds, versions
+from modeltrain import rounds, versions, visibility
 from modeltrain.models import ModelVersion, TrainingRound
 
 
@@ -101,7 +102,11 @@ class ModelVersionViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     """Model versions, newest first; the active one answers predictions."""
 
     serializer_class = ModelVersionSerializer
-    queryset = ModelVersion.objects.select_related("training_round")
+
+    def get_queryset(self):
+        # Only versions whose training data the user may see (modeltrain.visibility): an
+        # outsider learns no other dataset's name, counts or metrics. Staff see all.
+        return visibility.visible_versions(self.request.user).select_related("training_round")
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     @action(detail=True, methods=["post"])

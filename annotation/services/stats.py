@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Avg, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -36,6 +37,7 @@ from annotation.models import (
     Stage,
 )
 from annotation.services.export_format import HUMAN_SOURCES
+from modeltrain import visibility
 from modeltrain.metrics import SUMMARY_METRICS
 from modeltrain.models import ModelVersion
 
@@ -52,7 +54,11 @@ MASK_BINS = (
 )
 
 
-def dataset_stats(dataset: Dataset) -> dict[str, Any]:
+def dataset_stats(dataset: Dataset, viewer: AbstractBaseUser | None = None) -> dict[str, Any]:
+    """The dataset's statistics as ``viewer`` may see them (None: everything, for staff pages):
+    a model version trained on a dataset the viewer is not a member of appears only when it made
+    masks here, and then redacted (modeltrain.visibility)."""
+    visible = visibility.visible_version_ids(viewer) if viewer is not None else None
     return {
         "dataset": {"id": dataset.pk, "name": dataset.name},
         "images": _images(dataset),
@@ -62,8 +68,8 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
         },
         "seconds_per_mask": _seconds_per_mask(dataset),
         "annotators": _annotators(dataset),
-        "model_versions": _model_versions(dataset),
-        "automatic_passes": _automatic_passes(dataset),
+        "model_versions": _model_versions(dataset, visible),
+        "automatic_passes": _automatic_passes(dataset, visible),
     }
 
 
@@ -148,15 +154,21 @@ def _annotators(dataset: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def _model_versions(dataset: Dataset) -> list[dict[str, Any]]:
+def _model_versions(dataset: Dataset, visible: set[int] | None) -> list[dict[str, Any]]:
     versions = ModelVersion.objects.annotate(
         masks_in_dataset=Count("masks", filter=Q(masks__image__dataset=dataset))
     ).order_by("created_at", "id")
+    if visible is not None:
+        versions = versions.filter(Q(pk__in=visible) | Q(masks_in_dataset__gt=0))
     fields = ("id", "name", "model_type", "round", "is_active", "metrics", "masks_in_dataset")
-    return [
-        {**row, "created_at": row["created_at"].isoformat(), "heldout": _heldout(row["metrics"])}
-        for row in versions.values(*fields, "created_at")
-    ]
+    rows = []
+    for row in versions.values(*fields, "created_at"):
+        row = {**row, "created_at": row["created_at"].isoformat()}
+        if visible is not None and row["id"] not in visible:
+            row["name"] = visibility.redacted_name(row["id"])
+            row["metrics"] = {}
+        rows.append({**row, "heldout": _heldout(row["metrics"])})
+    return rows
 
 
 def _heldout(metrics: Any) -> dict[str, float | None] | None:
@@ -173,7 +185,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _automatic_passes(dataset: Dataset) -> list[dict[str, Any]]:
+def _automatic_passes(dataset: Dataset, visible: set[int] | None) -> list[dict[str, Any]]:
     done = Q(items__status="done")
     passes = (
         AutomaticPass.objects.filter(dataset=dataset)
@@ -188,11 +200,18 @@ def _automatic_passes(dataset: Dataset) -> list[dict[str, Any]]:
     )
     fields = ("id", "kind", "status", "total_images", "done_images", "failed_images", "masks")
     times = ("created_at", "started_at", "finished_at")
+    rows = passes.values(
+        *fields, "model_version", *times, model_version_name=F("model_version__name")
+    )
     return [
-        {**row, **{key: _iso(row[key]) for key in times}}
-        for row in passes.values(
-            *fields, "model_version", *times, model_version_name=F("model_version__name")
-        )
+        {
+            **row,
+            **{key: _iso(row[key]) for key in times},
+            "model_version_name": row["model_version_name"]
+            if visible is None or row["model_version"] in (None, *visible)
+            else visibility.redacted_name(row["model_version"]),
+        }
+        for row in rows
     ]
 
 

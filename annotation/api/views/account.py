@@ -11,6 +11,7 @@ from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin
 from annotation.models import DatasetMembership
 from annotation.services import access
+from modeltrain import visibility
 from modeltrain.runtime import model_status
 
 
@@ -42,4 +43,4 @@ class ModelStatusView(ServiceErrorMixin, APIView):
     def get(self, request: Request) -> Response:
         """The active model version: which weights answer predictions, whether they are Meta's
         official checkpoint, and (when not) a hint on installing it."""
-        return Response(model_status())
+        return Response(visibility.shown_to(request.user, model_status()))

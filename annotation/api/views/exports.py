@@ -111,4 +111,4 @@ class DatasetStatsView(ServiceErrorMixin, APIView):
     @extend_schema(responses=s.DatasetStatsSerializer)
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset = get_visible(access.visible_datasets(request.user), dataset_id)
-        return Response(dataset_stats(dataset))
+        return Response(dataset_stats(dataset, viewer=request.user))
