@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "deploy.signin.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -154,14 +155,33 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Client addresses for the per-address throttles (sign-in): behind deploy/Caddyfile the
+    # proxy's X-Forwarded-For entry, else the peer itself (a client-sent header is not trusted).
+    "NUM_PROXIES": env_int("SADE_NUM_PROXIES", 1 if PRODUCTION else 0),
 }
 # Predictions per user (annotation.api.throttles): generous for the fastest annotator (a click
 # a second is brisk), a stop for a runaway script. "N/s", "N/min" or "N/hour"; empty: no limit.
 PREDICT_RATE = env_str("SADE_PREDICT_RATE", "600/min")
-if PREDICT_RATE and not re.fullmatch(r"[0-9]+/(s|sec|m|min|h|hour|d|day)", PREDICT_RATE):
-    raise ImproperlyConfigured(
-        f"SADE_PREDICT_RATE={PREDICT_RATE!r}: use N/s, N/min, N/hour or N/day (empty: no limit)"
-    )
+# Sign-in attempts (the token endpoint and the sign-in page) per client address: enough for a
+# person who mistypes, a stop for password guessing. Over it: 429 with Retry-After.
+SIGNIN_RATE = env_str("SADE_SIGNIN_RATE", "10/min")
+# "Everything" (the automatic generator on one image, computed in the web request) per user, and
+# the largest grid annotators may ask for: with the paper's filters, and with filters below
+# EVERYTHING_UNFILTERED_BELOW (every candidate mask then goes through the full post-processing).
+# Dataset admins and staff may use up to 32x32 with any filters.
+EVERYTHING_RATE = env_str("SADE_EVERYTHING_RATE", "10/min")
+EVERYTHING_MAX_GRID = env_int("SADE_EVERYTHING_MAX_GRID", 16)
+EVERYTHING_MAX_GRID_UNFILTERED = env_int("SADE_EVERYTHING_MAX_GRID_UNFILTERED", 8)
+EVERYTHING_UNFILTERED_BELOW = 0.5
+for _name, _rate in (
+    ("SADE_PREDICT_RATE", PREDICT_RATE),
+    ("SADE_SIGNIN_RATE", SIGNIN_RATE),
+    ("SADE_EVERYTHING_RATE", EVERYTHING_RATE),
+):
+    if _rate and not re.fullmatch(r"[0-9]+/(s|sec|m|min|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(
+            f"{_name}={_rate!r}: use N/s, N/min, N/hour or N/day (empty: no limit)"
+        )
 SPECTACULAR_SETTINGS = {
     "TITLE": "SA Data Engine API",
     "DESCRIPTION": "Datasets, images, masks (COCO RLE), annotator sessions and SAM predictions.",

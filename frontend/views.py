@@ -4,6 +4,7 @@ does everything through the REST API, as any other client would."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -13,10 +14,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from annotation.models import Stage
+from annotation.models import Role, Stage
 from annotation.services import access, queues, work
 from annotation.services.errors import ServiceError
 from engine.registry import CheckpointError
+from modeltrain import visibility
 from modeltrain.runtime import model_status
 
 
@@ -29,17 +31,18 @@ class LogoutView(auth_views.LogoutView):
     next_page = "login"
 
 
-def _model_or_error() -> tuple[dict | None, str | None]:
-    """The active model's description, or why it cannot be loaded (the page still opens)."""
+def _model_or_error(request: HttpRequest) -> tuple[dict | None, str | None]:
+    """The active model's description as the user may see it, or why it cannot be loaded (the
+    page still opens)."""
     try:
-        return model_status(), None
+        return visibility.shown_to(request.user, model_status()), None
     except CheckpointError as exc:
         return None, f"the configured model checkpoint cannot be loaded: {exc}"
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    model, model_error = _model_or_error()
+    model, model_error = _model_or_error(request)
     context = {
         "queues": queues.stage_queues(request.user),
         "model": model,
@@ -71,6 +74,7 @@ def annotate(request: HttpRequest, image_id: int) -> HttpResponse:
     image = get_object_or_404(
         access.visible_images(request.user).select_related("dataset"), pk=image_id
     )
+    role = access.role_in(request.user, image.dataset)
     config = {
         "imageId": image.pk,
         "datasetId": image.dataset_id,
@@ -80,7 +84,9 @@ def annotate(request: HttpRequest, image_id: int) -> HttpResponse:
         "width": image.width,
         "height": image.height,
         "user": {"id": request.user.pk, "username": request.user.get_username()},
-        "role": access.role_in(request.user, image.dataset),
+        "role": role,
+        # The largest "Everything" grid the API allows this user (None: no lower limit).
+        "everythingMaxGrid": None if role == Role.ADMIN else settings.EVERYTHING_MAX_GRID,
         "homeUrl": reverse("home"),
         "annotateUrl": reverse("annotate", args=[0]).replace("/0/", "/{id}/"),
     }

@@ -18,6 +18,7 @@ from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
 from annotation.services import access, embeddings, predict, storage, work
 from annotation.services.errors import Conflict
+from modeltrain import visibility
 
 FILTERS = [
     OpenApiParameter("dataset", int, description="dataset id"),
@@ -87,7 +88,8 @@ class ImageViewSet(
         image = self.get_object()
         body = s.PredictSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(predict.predict(image, request.user, **body.validated_data))
+        answer = predict.predict(image, request.user, **body.validated_data)
+        return Response({**answer, "model": visibility.shown_to(request.user, answer["model"])})
 
     @extend_schema(request=s.ReleaseSerializer, responses=s.ImageSerializer)
     @action(detail=True, methods=["post"])

@@ -21,11 +21,21 @@ const $ = (id) => document.getElementById(id);
 const HINT_AFTER_SECONDS = 30;
 const MASK_REFRESH_MS = 10_000;
 
+/** Grids above what the server allows this user (SADE_EVERYTHING_MAX_GRID) are not offered. */
+function limitEverythingGrid(maxGrid) {
+  if (!maxGrid) return;
+  for (const option of $("everything-grid").options) {
+    option.disabled = Number(option.value) > maxGrid;
+    if (option.disabled) option.title = `at most ${maxGrid}×${maxGrid} for annotators`;
+  }
+}
+
 class App {
   constructor(config) {
     this.config = config;
     this.imageId = config.imageId;
     this.canvas = $("canvas");
+    limitEverythingGrid(config.everythingMaxGrid);
     this.tool = "prompt";
     this.image = null;
     this.imageInfo = null;
