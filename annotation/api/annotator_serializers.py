@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from annotation.api.serializers import FiniteFloatField
 from annotation.models import Stage
 from annotation.services.everything import DEFAULT_POINTS_PER_SIDE, MAX_POINTS_PER_SIDE
 from annotation.services.queues import MAX_UPCOMING
@@ -17,10 +18,10 @@ class EverythingSerializer(serializers.Serializer):
         default=DEFAULT_POINTS_PER_SIDE,
         help_text="the grid of point prompts is points_per_side x points_per_side",
     )
-    pred_iou_thresh = serializers.FloatField(
+    pred_iou_thresh = FiniteFloatField(
         min_value=0.0, max_value=1.0, required=False, help_text="default 0.88 (the paper's)"
     )
-    stability_score_thresh = serializers.FloatField(
+    stability_score_thresh = FiniteFloatField(
         min_value=0.0, max_value=1.0, required=False, help_text="default 0.95 (the paper's)"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from annotation.api.serializers import FiniteFloatField
 from annotation.models import Export, MaskSource, Stage
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 
@@ -36,8 +37,8 @@ class ExportRequestSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
     source = serializers.ChoiceField(choices=MaskSource.choices, required=False)
     model_version = serializers.IntegerField(min_value=1, required=False)
-    min_predicted_iou = serializers.FloatField(min_value=0, max_value=1, required=False)
-    min_stability_score = serializers.FloatField(min_value=0, max_value=1, required=False)
+    min_predicted_iou = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_stability_score = FiniteFloatField(min_value=0, max_value=1, required=False)
 
     FILTERS = ("stage", "source", "model_version", "min_predicted_iou", "min_stability_score")
 

@@ -3,6 +3,8 @@ services check everything that depends on the image (sizes, holds, roles)."""
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -25,6 +27,8 @@ from annotation.models import (
 from annotation.services.access import role_in
 
 MAX_SECONDS = 24 * 3600
+# A model-made mask comes from one grid point; a few allow for merged proposals.
+MAX_POINT_COORDS = 16
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -38,6 +42,31 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     def get_my_role(self, dataset: Dataset) -> str | None:
         return role_in(self.context["request"].user, dataset)
+
+    def validate_name(self, value: str) -> str:
+        return check_printable(value, "name", allowed="")
+
+    def validate_description(self, value: str) -> str:
+        return check_printable(value, "description", allowed="\n\t")
+
+
+# Unicode categories that print nothing a reader can see: control characters (Cc), format
+# characters such as bidi overrides and zero-width joiners (Cf), line/paragraph separators
+# (Zl, Zp), unassigned and private-use code points and lone surrogates (Cn, Co, Cs).
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"}
+
+
+def check_printable(value: str, field: str, *, allowed: str) -> str:
+    """``value`` unless it holds a character that prints nothing (except those in ``allowed``):
+    names show up in file names, logs, CSV exports and other people's screens, where control and
+    bidi characters hide or reorder text."""
+    for position, char in enumerate(value):
+        if char not in allowed and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            raise serializers.ValidationError(
+                f"{field} has the invisible or control character U+{ord(char):04X} at position "
+                f"{position}; use printable text"
+            )
+    return value
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -138,13 +167,32 @@ class ReleaseSerializer(serializers.Serializer):
     skip = serializers.BooleanField(default=False, help_text="set the image aside (skipped)")
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a number: NaN and +-Infinity (which Python's JSON parser accepts) are
+    refused, so nothing downstream compares against NaN or stores it in a JSON column."""
+
+    default_error_messages = {"not_finite": "must be a finite number, got {value}."}
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite", value=value)
+        return value
+
+
 def point_field() -> serializers.ListField:
-    return serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+    return serializers.ListField(child=FiniteFloatField(), min_length=2, max_length=2)
 
 
 def box_field() -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.FloatField(), min_length=4, max_length=4, required=False, allow_null=True
+        child=FiniteFloatField(), min_length=4, max_length=4, required=False, allow_null=True
+    )
+
+
+def unit_score_field(help_text: str) -> FiniteFloatField:
+    return FiniteFloatField(
+        min_value=0.0, max_value=1.0, required=False, allow_null=True, help_text=help_text
     )
 
 
@@ -214,10 +262,16 @@ class MaskCreateSerializer(serializers.Serializer):
     client_id = serializers.UUIDField(required=False, allow_null=True)
     model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     session = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    seconds_spent = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, default=0.0)
-    predicted_iou = serializers.FloatField(required=False, allow_null=True)
-    stability_score = serializers.FloatField(required=False, allow_null=True)
-    point_coords = serializers.ListField(child=point_field(), required=False, allow_null=True)
+    seconds_spent = FiniteFloatField(min_value=0, max_value=MAX_SECONDS, default=0.0)
+    predicted_iou = unit_score_field("the model's IoU estimate of the mask, 0..1")
+    stability_score = unit_score_field("the mask's stability score, 0..1")
+    point_coords = serializers.ListField(
+        child=point_field(),
+        required=False,
+        allow_null=True,
+        max_length=MAX_POINT_COORDS,
+        help_text="the grid point(s) the mask came from, in image pixels (inside the image)",
+    )
     crop_box = box_field()
     prompt = PromptSerializer(required=False, allow_null=True)
 
@@ -229,7 +283,7 @@ class MaskUpdateSerializer(serializers.Serializer):
         help_text="the version the edit started from (or send it as an If-Match header)",
     )
     rle = serializers.JSONField(required=False)
-    seconds_spent = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, required=False)
+    seconds_spent = FiniteFloatField(min_value=0, max_value=MAX_SECONDS, required=False)
     prompt = PromptSerializer(required=False)
 
 
@@ -259,7 +313,7 @@ class SessionStartSerializer(serializers.Serializer):
 
 
 class HeartbeatSerializer(serializers.Serializer):
-    active_seconds = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, required=False)
+    active_seconds = FiniteFloatField(min_value=0, max_value=MAX_SECONDS, required=False)
 
 
 class UserSerializer(serializers.Serializer):

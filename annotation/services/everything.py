@@ -84,7 +84,7 @@ def segment_everything(
             "rle": mask.segmentation,
             "bbox": mask.bbox,
             "area": mask.area,
-            "predicted_iou": round(mask.predicted_iou, 4),
+            "predicted_iou": round(min(max(mask.predicted_iou, 0.0), 1.0), 4),
             "stability_score": round(mask.stability_score, 4),
             "point_coords": mask.point_coords,
         }

@@ -60,7 +60,7 @@ def predict(
     points, labels = list(points or []), list(labels or [])
     check_prompts(image, points, labels, box)
     version = get_active_version()
-    mask_logits = load_logits(mask_input_id, image, version) if mask_input_id else None
+    mask_logits = load_logits(mask_input_id, image, version, user) if mask_input_id else None
     if image.embedding_status == EmbeddingStatus.FAILED and (
         image.embedding_key == version.encoder_key
     ):
@@ -101,7 +101,8 @@ def describe_prediction(
                 "rle": rle,
                 "bbox": boxes[i],
                 "area": areas[i],
-                "predicted_iou": round(float(prediction.iou[i]), 4),
+                # The IoU head is not bounded; an IoU is, and clients send it back with the mask.
+                "predicted_iou": round(min(max(float(prediction.iou[i]), 0.0), 1.0), 4),
                 "logits_id": save_logits(prediction.low_res_logits[i], image, version, user),
             }
         )
@@ -141,10 +142,10 @@ def check_prompts(
         if len(box) != 4 or not all(math.isfinite(v) for v in box):
             raise InvalidInput("box must be [x0, y0, x1, y1] with finite numbers")
         x0, y0, x1, y1 = box
-        if not (0 <= x0 <= x1 <= image.width and 0 <= y0 <= y1 <= image.height):
+        if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):
             raise InvalidInput(
-                f"box {list(box)} must satisfy 0 <= x0 <= x1 <= {image.width} and "
-                f"0 <= y0 <= y1 <= {image.height}"
+                f"box {list(box)} must satisfy 0 <= x0 < x1 <= {image.width} and "
+                f"0 <= y0 < y1 <= {image.height} (a box with an area)"
             )
 
 
@@ -162,13 +163,21 @@ def save_logits(
     return logits_id
 
 
-def load_logits(logits_id: str, image: Image, version: ModelVersion) -> np.ndarray:
-    """The (1, 256, 256) float32 logits saved under ``logits_id`` for this image and model."""
+def load_logits(
+    logits_id: str, image: Image, version: ModelVersion, user: AbstractBaseUser
+) -> np.ndarray:
+    """The (1, 256, 256) float32 logits ``user`` saved under ``logits_id`` for this image and
+    model. Another user's logits are refused like unknown ones: an id is no capability."""
     entry = cache.get(_cache_key(logits_id)) if _LOGITS_ID.match(logits_id) else None
     if entry is None:
         raise InvalidInput(
             f"mask_input_id {logits_id!r} is unknown or expired (logits are kept "
             f"{LOGITS_TTL_SECONDS // 60} minutes): send the clicks again without it"
+        )
+    if entry.get("user") != user.pk:
+        raise InvalidInput(
+            f"mask_input_id {logits_id!r} belongs to another user's prediction: send your own "
+            "clicks again without it"
         )
     if entry["image"] != image.pk:
         raise InvalidInput(f"mask_input_id {logits_id!r} belongs to another image")
