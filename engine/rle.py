@@ -17,9 +17,11 @@ from pycocotools import mask as mask_utils
 
 # pycocotools keeps sizes and run lengths in 32-bit unsigned ints.
 MAX_PIXELS = 2**32 - 1
-# A run length <= 2**32 needs at most 7 characters (5 bits each, plus a sign); 12 keeps every
-# shift below 64 bits, so anything longer is rejected instead of overflowing.
-_MAX_CHARS_PER_VALUE = 12
+# A value of the compressed string is a run length (<= MAX_PIXELS) or the difference of two
+# (|d| <= MAX_PIXELS): 33 bits plus a sign fit in 7 characters of 5 bits. Longer values are
+# refused before any arithmetic, so every parsed value is below 2**35 in magnitude and no sum
+# over a string of at most 2**28 values can leave int64.
+_MAX_CHARS_PER_VALUE = 7
 
 
 class RLEError(ValueError):
@@ -120,12 +122,52 @@ def _parse_counts_string(counts: str) -> np.ndarray:
 
 
 def _check_runs(runs: np.ndarray, h: int, w: int) -> None:
+    """Each run within 0..h*w *before* summing (so the int64 sum, at most len * h*w, cannot
+    wrap), then the total exactly h*w."""
     if runs.size and int(runs.min()) < 0:
         idx = int(np.argmax(runs < 0))
         raise RLEError(f"RLE counts decodes to a negative run length {int(runs[idx])} at run {idx}")
+    if runs.size and int(runs.max()) > h * w:
+        idx = int(np.argmax(runs > h * w))
+        raise RLEError(
+            f"RLE run {idx} is {int(runs[idx])} pixels long, more than the {h}x{w} mask holds"
+        )
     total = int(runs.sum())
     if total != h * w:
         raise RLEError(f"RLE run lengths sum to {total}, but size {[h, w]} has {h * w} pixels")
+
+
+def _list_runs(counts: list, h: int, w: int) -> np.ndarray:
+    """Uncompressed counts checked as Python integers (any size) before NumPy sees them."""
+    for i, v in enumerate(counts):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+            raise RLEError(
+                f"uncompressed RLE counts must be a list of integers; run {i} is {v!r:.40}"
+            )
+        if v < 0:
+            raise RLEError(f"RLE counts decodes to a negative run length {str(v)[:40]} at run {i}")
+        if v > h * w:
+            raise RLEError(
+                f"RLE run {i} is {str(v)[:40]} pixels long, more than the {h}x{w} mask holds"
+            )
+    if len(counts) > h * w + 1:  # more runs than pixels (+1 for a leading empty run)
+        raise RLEError(f"RLE has {len(counts)} runs, more than a {h}x{w} mask can hold")
+    runs = np.asarray(counts, dtype=np.int64)
+    _check_runs(runs, h, w)
+    return runs
+
+
+def _is_canonical(counts: str, runs: np.ndarray) -> bool:
+    """Whether ``counts`` spells ``runs`` the way pycocotools writes them (every value in its
+    fewest characters). Anything else (padded values, say) is re-encoded before it is stored or
+    handed on, so that any reader parses exactly the runs checked here."""
+    values = runs.copy()
+    values[3:] -= runs[1:-2]  # values from index 3 on are deltas from two places back
+    chars = np.ones(values.size, np.int64)
+    for k in range(1, _MAX_CHARS_PER_VALUE):
+        half = 1 << (5 * k - 1)  # k characters hold -half .. half - 1
+        chars += (values < -half) | (values >= half)
+    return int(chars.sum()) == len(counts)
 
 
 def _runs_to_string(runs: list[int] | np.ndarray) -> str:
@@ -157,12 +199,11 @@ def _validate(rle: object, expected_size: tuple[int, int] | None) -> tuple[dict,
     if isinstance(counts, str):
         runs = _parse_counts_string(counts)
         _check_runs(runs, h, w)
+        if not _is_canonical(counts, runs):
+            counts = _runs_to_string(runs)
     elif isinstance(counts, list):
-        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in counts):
-            raise RLEError("uncompressed RLE counts must be a list of integers")
-        runs = np.asarray(counts, dtype=np.int64)
-        _check_runs(runs, h, w)
-        counts = _runs_to_string(counts)
+        runs = _list_runs(counts, h, w)
+        counts = _runs_to_string(runs)
     else:
         raise RLEError(
             f"RLE counts must be a compressed string or a list of run lengths, "
@@ -184,6 +225,17 @@ def validate(rle: object, expected_size: tuple[int, int] | None = None) -> dict[
             lengths that do not add up to h * w.
     """
     return _validate(rle, expected_size)[0]
+
+
+def checked(rle: object, expected_size: tuple[int, int]) -> tuple[dict[str, Any], int]:
+    """``validate`` and ``area`` in one parse, for readers of stored masks that must not trust
+    them (exports, training data): (the normalised RLE, its foreground pixel count).
+
+    Raises:
+        RLEError: as ``validate``.
+    """
+    valid, runs = _validate(rle, expected_size)
+    return valid, int(runs[1::2].sum())
 
 
 def _to_coco(rle: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from annotation.models import Dataset, Image, Mask, MaskSource
 from annotation.services.storage import image_path
 from engine import Embedding
+from engine import rle as rle_codec
 from engine.store import EmbeddingStore
 from modeltrain.data import ImageRecord, MaskRecord, RoundData, place_embedding, read_round
 from modeltrain.data import write_manifest as write_round_manifest
@@ -114,7 +115,15 @@ def export_round(
     assign_splits(dataset)  # after ``until``: every image of an exported mask has its split
     by_image: dict[int, list[MaskRecord]] = defaultdict(list)
     rows = training_masks(dataset).filter(updated_at__lte=until).order_by("image_id", "pk")
-    for mask_id, image_id, rle in rows.values_list("pk", "image_id", "rle").iterator():
+    columns = ("pk", "image_id", "rle", "image__height", "image__width")
+    for mask_id, image_id, rle, height, width in rows.values_list(*columns).iterator():
+        try:  # a stored row is not trusted: one that does not fit its image is left out
+            rle, _ = rle_codec.checked(rle, expected_size=(height, width))
+        except rle_codec.RLEError as exc:
+            logger.warning(
+                "round on %s: mask %s left out, its RLE is invalid: %s", dataset, mask_id, exc
+            )
+            continue
         by_image[image_id].append(MaskRecord(id=mask_id, rle=rle))
     images = Image.objects.filter(pk__in=list(by_image), training_split__isnull=False)
     images = images.select_related("training_split")

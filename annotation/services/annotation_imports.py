@@ -43,6 +43,13 @@ from annotation.services.sa1b import IDS_FILE, MANIFEST
 from annotation.services.storage import remove_unreferenced_files
 from engine import rle as rle_codec
 
+# A model-made mask comes from one grid point; a few allow for merged proposals.
+MAX_POINT_COORDS = 16
+
+
+def max_pixels() -> int:
+    return settings.IMPORT_MAX_PIXELS
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # What our own SA-1B export writes beside the shards: not image data.
 EXPORT_METADATA = (MANIFEST, IDS_FILE)
@@ -220,6 +227,13 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
             raise TypeError("'annotations' is not a list")
     except (ValueError, KeyError, TypeError, tarfile.TarError, OSError) as exc:
         raise _Skip(f"not an SA-1B JSON file: {exc.__class__.__name__}: {exc}") from exc
+    except RecursionError:
+        raise _Skip("not an SA-1B JSON file: it is nested too deeply") from None
+    if not (0 < declared[0] and 0 < declared[1]) or declared[0] * declared[1] > max_pixels():
+        raise _Skip(
+            f"the JSON says the image is {declared[1]}x{declared[0]}: not a size this platform "
+            f"imports (at most {max_pixels()} pixels, SADE_IMPORT_MAX_PIXELS)"
+        )
     masks = _sa1b_masks(annotations, declared)  # checked before the image is stored
     try:
         data = pair.read_image()
@@ -287,6 +301,8 @@ def _numbers(annotation: dict[str, Any], key: str, *, pairs: bool) -> Any:
     if value is None:
         return None
     try:
+        if pairs and len(value) > MAX_POINT_COORDS:
+            raise rle_codec.RLEError(f"{key} has {len(value)} points, at most {MAX_POINT_COORDS}")
         if pairs:
             points = [[float(x), float(y)] for x, y in value]
             if points and all(math.isfinite(v) for p in points for v in p):

@@ -31,6 +31,10 @@ from engine import rle as rle_codec
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 ITERATOR_CHUNK = 200
 PROGRESS_EVERY = 25
+# Bounds on an imported polygon segmentation (see _bounded_polygons).
+MAX_POLYGON_PARTS = 10_000
+MAX_POLYGON_VERTICES = 100_000
+MAX_PERIMETER_FACTOR = 50
 
 
 def export_coco(
@@ -52,6 +56,7 @@ def export_coco(
         "filters": filters.as_dict(),
     }
     masks = written = last_pk = 0
+    failed: list[dict[str, Any]] = []
     if progress is not None:
         progress(0, total)
     with staged_file(Path(out_path)) as tmp, open(tmp, "w", encoding="utf-8") as fh:
@@ -73,11 +78,20 @@ def export_coco(
         ):
             rows = selected_masks(filters).filter(image=image).order_by("pk")
             for row in rows.values("id", "rle", "bbox", "area"):
+                try:  # a stored row is not trusted: one that does not fit is left out
+                    segmentation, area = rle_codec.checked(row["rle"], (image.height, image.width))
+                    if area != row["area"]:
+                        raise rle_codec.RLEError(
+                            f"the stored area is {row['area']}, its RLE holds {area} pixels"
+                        )
+                except rle_codec.RLEError as exc:
+                    failed.append({"mask_id": row["id"], "image_id": image.pk, "reason": str(exc)})
+                    continue
                 annotation = {
                     "id": row["id"],
                     "image_id": image.pk,
                     "category_id": CATEGORY["id"],
-                    "segmentation": row["rle"],
+                    "segmentation": segmentation,
                     "bbox": [float(v) for v in row["bbox"]],
                     "area": int(row["area"]),
                     "iscrowd": 0,
@@ -89,7 +103,7 @@ def export_coco(
         fh.write("]}\n")
     if progress is not None:
         progress(written, total)
-    return {"file": Path(out_path).name, "images": written, "masks": masks}
+    return {"file": Path(out_path).name, "images": written, "masks": masks, "failed_masks": failed}
 
 
 def read_coco(data: bytes) -> tuple[list[dict[str, Any]], dict[Any, list[dict[str, Any]]]]:
@@ -99,6 +113,8 @@ def read_coco(data: bytes) -> tuple[list[dict[str, Any]], dict[Any, list[dict[st
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"not a readable JSON file: {exc}") from exc
+    except RecursionError:
+        raise InvalidInput("not a readable JSON file: it is nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidInput("not COCO instances JSON: the top level is not an object")
     images, annotations = doc.get("images"), doc.get("annotations")
@@ -113,6 +129,49 @@ def read_coco(data: bytes) -> tuple[list[dict[str, Any]], dict[Any, list[dict[st
     return images, grouped
 
 
+def _bounded_polygons(segmentation: list[Any], height: int, width: int) -> list[list[float]]:
+    """The polygons as floats, checked so that rasterising them costs what the image does.
+
+    pycocotools walks every edge in steps of 1/5 pixel into arrays it allocates up front, trusting
+    the coordinates: one vertex at 1e9 asks for gigabytes and kills the process. So: at most
+    MAX_POLYGON_PARTS parts and MAX_POLYGON_VERTICES vertices in all, every coordinate a finite
+    number within one image size outside the image (COCO outlines may overshoot the border a
+    little), and the outline no longer than MAX_PERIMETER_FACTOR times the image's height + width.
+    """
+    if len(segmentation) > MAX_POLYGON_PARTS:
+        raise rle_codec.RLEError(
+            f"{len(segmentation)} polygons in one segmentation, at most {MAX_POLYGON_PARTS}"
+        )
+    polygons, vertices, perimeter = [], 0, 0.0
+    for polygon in segmentation:
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+            raise rle_codec.RLEError("each polygon must be a list of at least 3 x, y pairs")
+        vertices += len(polygon) // 2
+        if vertices > MAX_POLYGON_VERTICES:
+            raise rle_codec.RLEError(f"more than {MAX_POLYGON_VERTICES} polygon vertices")
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in polygon
+        ):
+            raise rle_codec.RLEError("polygon coordinates must be finite numbers")
+        xs, ys = [float(v) for v in polygon[0::2]], [float(v) for v in polygon[1::2]]
+        if min(xs) < -width or max(xs) > 2 * width or min(ys) < -height or max(ys) > 2 * height:
+            raise rle_codec.RLEError(
+                f"polygon coordinates reach ({min(xs):.6g}..{max(xs):.6g}, "
+                f"{min(ys):.6g}..{max(ys):.6g}), too far outside the {width}x{height} image"
+            )
+        perimeter += sum(
+            max(abs(xs[i] - xs[i - 1]), abs(ys[i] - ys[i - 1])) for i in range(len(xs))
+        )
+        polygons.append([float(v) for v in polygon])
+    if perimeter > MAX_PERIMETER_FACTOR * (height + width):
+        raise rle_codec.RLEError(
+            f"the polygon outline is {perimeter:.0f} pixels long, more than "
+            f"{MAX_PERIMETER_FACTOR}x the image's height + width"
+        )
+    return polygons
+
+
 def segmentation_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:
     """A COCO segmentation (polygons, or RLE compressed or not) as compressed RLE of an image
     of height x width. Raises rle_codec.RLEError saying what is wrong."""
@@ -120,14 +179,7 @@ def segmentation_rle(segmentation: Any, height: int, width: int) -> dict[str, An
         return rle_codec.validate(segmentation, expected_size=(height, width))
     if not isinstance(segmentation, list) or not segmentation:
         raise rle_codec.RLEError("segmentation must be polygons (a list) or an RLE (a dict)")
-    for polygon in segmentation:
-        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
-            raise rle_codec.RLEError("each polygon must be a list of at least 3 x, y pairs")
-        if not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in polygon
-        ):
-            raise rle_codec.RLEError("polygon coordinates must be finite numbers")
-    rles = mask_utils.frPyObjects([[float(v) for v in p] for p in segmentation], height, width)
+    polygons = _bounded_polygons(segmentation, height, width)
+    rles = mask_utils.frPyObjects(polygons, height, width)
     merged = mask_utils.merge(rles)
     return {"size": [height, width], "counts": merged["counts"].decode("ascii")}

@@ -136,7 +136,9 @@ def _absent(json_text: str | None) -> bool:
 
 
 def sa1b_annotations(
-    images: Sequence[tuple[int, int, int]], filters: ExportFilters
+    images: Sequence[tuple[int, int, int]],
+    filters: ExportFilters,
+    failed: list[dict[str, Any]] | None = None,
 ) -> dict[int, list[str]]:
     """The SA-1B annotation of every selected mask of ``images`` ((id, width, height), up to
     ``IMAGE_BATCH`` of them) as JSON text, in mask id order, keyed by image id; one query.
@@ -145,6 +147,9 @@ def sa1b_annotations(
     through ``engine.rle``: ``{"size", "counts"}`` and floats), so the database hands them over
     as text and they are spliced in: decoding and re-encoding four JSON values per mask cost
     twenty times what writing the export does. Only the fields a mask lacks are computed.
+    The RLE is checked all the same (``checked_rle``): a stored row that does not fit its image
+    is left out and listed in ``failed`` ({"mask_id", "image_id", "reason"}) instead of being
+    handed to readers whose decoders trust it.
     """
     query = (
         selected_masks(filters)
@@ -168,6 +173,8 @@ def sa1b_annotations(
     with connections[query.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    sizes = {image_id: (h, w) for image_id, w, h in images}
+    rows = _checked_rows(rows, sizes, failed)
     missing = {row[1]: row[2] for row in rows if _absent(row[8])}
     points = _fallback_points(missing) if missing else {}
     whole = {image_id: f"[0.0, 0.0, {float(w)!r}, {float(h)!r}]" for image_id, w, h in images}
@@ -180,6 +187,36 @@ def sa1b_annotations(
             f'"point_coords": {points[mask_id] if mask_id in points else point}}}'
         )
     return out
+
+
+def checked_rle(rle_text: str, size: tuple[int, int], area: int) -> str:
+    """The stored RLE JSON of a mask of an image of ``size`` (h, w), normalised, after checking
+    it as if it came from outside: well-formed, of the image's size, runs within it, and the
+    stored ``area`` its foreground. Raises rle_codec.RLEError saying what is wrong."""
+    try:
+        parsed = json.loads(rle_text)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise rle_codec.RLEError(f"the stored RLE is not JSON: {exc}") from None
+    valid, actual = rle_codec.checked(parsed, expected_size=size)
+    if actual != area:
+        raise rle_codec.RLEError(f"the stored area is {area}, its RLE holds {actual} pixels")
+    return rle_text if valid["counts"] == parsed["counts"] else json.dumps(valid)
+
+
+def _checked_rows(
+    rows: list[tuple], sizes: dict[int, tuple[int, int]], failed: list[dict[str, Any]] | None
+) -> list[tuple]:
+    kept = []
+    for row in rows:
+        image_id, mask_id, rle, area = row[0], row[1], row[2], row[4]
+        try:
+            rle = checked_rle(rle, sizes[image_id], area)
+        except rle_codec.RLEError as exc:
+            if failed is not None:
+                failed.append({"mask_id": mask_id, "image_id": image_id, "reason": str(exc)})
+            continue
+        kept.append((image_id, mask_id, rle, *row[3:]))
+    return kept
 
 
 def _fallback_points(rles: dict[int, str]) -> dict[int, str]:

@@ -131,6 +131,7 @@ def export_sa1b(
     total = bounds["total"]
     images = images.filter(pk__lte=bounds["last"] or 0)
     skipped: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []  # stored masks whose RLE failed its check: left out
     done = masks = 0
     if progress is not None:
         progress(0, total)
@@ -138,8 +139,12 @@ def export_sa1b(
         writer = _ShardWriter(staging, shard_size)
         try:
             with open(staging / IDS_FILE, "w", encoding="ascii") as ids_file:
-                for image_id, path, record, count in _records(images, filters):
+                for image_id, path, record, count in _records(images, filters, failed):
                     done += 1
+                    if count == 0:
+                        reason = "every selected mask of the image failed its check"
+                        skipped.append({"image_id": image_id, "reason": reason})
+                        continue
                     try:
                         jpeg, size = _jpeg(path)
                     except OSError as exc:
@@ -163,6 +168,7 @@ def export_sa1b(
             "masks": masks,
             "shards": writer.shards,
             "skipped": skipped,
+            "failed_masks": failed,
             "files": [MANIFEST, IDS_FILE, *[shard["file"] for shard in writer.shards]],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -172,7 +178,7 @@ def export_sa1b(
 
 
 def _records(
-    images: QuerySet[Image], filters: ExportFilters
+    images: QuerySet[Image], filters: ExportFilters, failed: list[dict[str, Any]]
 ) -> Iterator[tuple[int, Path, bytes, int]]:
     """(image id, its file, its SA-1B JSON, its mask count) in id order. Images are read
     ``IMAGE_BATCH`` at a time by keyset pages, each page its own short query (no cursor stays
@@ -184,7 +190,7 @@ def _records(
         batch = list(page[:IMAGE_BATCH])
         if not batch:
             return
-        texts = sa1b_annotations([(i, w, h) for i, _, w, h in batch], filters)
+        texts = sa1b_annotations([(i, w, h) for i, _, w, h in batch], filters, failed)
         for image_id, file, width, height in batch:
             annotations = texts[image_id]
             record = _record(image_id, width, height, annotations)

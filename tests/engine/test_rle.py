@@ -121,7 +121,7 @@ def test_validate_checks_the_expected_size():
 
 def test_decode_rejects_runs_that_overshoot_the_mask():
     # runs past h*w: a decoder that trusted them (pycocotools does) writes past its buffer
-    with pytest.raises(RLEError, match="sum to"):
+    with pytest.raises(RLEError, match="more than the 2x2 mask holds"):
         rle.decode({"size": [2, 2], "counts": rle._runs_to_string([3, 1000])})
 
 

@@ -37,7 +37,7 @@ def test_export_writes_instances_with_rle_that_decode_to_the_stored_pixels(datas
     counts = export_coco(dataset, tmp_path / "out.json")
 
     doc = json.loads((tmp_path / "out.json").read_text())
-    assert counts == {"file": "out.json", "images": 1, "masks": 2}
+    assert counts == {"file": "out.json", "images": 1, "masks": 2, "failed_masks": []}
     assert doc["categories"] == [{"id": 1, "name": "object", "supercategory": "object"}]
     assert doc["images"] == [{"id": image.pk, "file_name": "img-1.png", "width": 64, "height": 48}]
     for annotation, mask in zip(doc["annotations"], masks, strict=True):
