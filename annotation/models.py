@@ -231,9 +231,22 @@ class MaskPrompt(models.Model):
         return f"prompt of mask {self.mask_id}: {len(self.points)} clicks"
 
 
+class JobStatus(models.TextChoices):
+    """The one lifecycle of every background job: queued → running → done, failed or cancelled.
+    The last three are final (annotation.services.jobs writes them with conditional updates)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class BackgroundJob(models.Model):
     """What every job a worker runs for someone records: who asked, what went wrong, and when it
     was asked for, started and finished. Newest first."""
+
+    ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -251,11 +264,7 @@ class BackgroundJob(models.Model):
 class ImportJob(BackgroundJob):
     """An import of a folder or zip on the server, run by a cpu worker; the report is kept."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+    Status = JobStatus
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
     path = models.CharField(max_length=1000)
@@ -271,11 +280,7 @@ class Export(BackgroundJob):
     """An SA-1B or COCO export of a dataset's masks, written by a cpu worker under
     MEDIA_ROOT/exports/<id>/ (see annotation.services.exports)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+    Status = JobStatus
 
     class Format(models.TextChoices):
         SA1B = "sa1b", "SA-1B tar shards"
@@ -304,12 +309,7 @@ class AutomaticPass(BackgroundJob):
         AUTOMATIC = "automatic", "fully automatic (stage 3)"
         PREFILL = "prefill", "pre-fill of confident masks (stage 2)"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = JobStatus
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="automatic_passes")
     kind = models.CharField(max_length=16, choices=Kind.choices)

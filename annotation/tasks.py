@@ -19,7 +19,7 @@ from django.conf import settings
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from annotation.models import Export, Image, ImportJob
-from annotation.services import automatic, embeddings, exports, imports, work
+from annotation.services import automatic, embeddings, exports, imports, jobs, work
 from annotation.services.jobs import TRANSIENT_ERRORS as DATABASE_TRANSIENT
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,12 @@ def import_path(job_id: int) -> str:
 @shared_task(name="annotation.expire_holds", **task_options("cpu", 600))
 def expire_holds() -> int:
     return work.expire_holds()
+
+
+@shared_task(name="annotation.fail_lost_jobs", **task_options("cpu", 600))
+def fail_lost_jobs() -> dict[str, int]:
+    """Mark failed the jobs left "running" by a task that is gone (annotation.services.jobs)."""
+    return jobs.fail_all_lost_jobs()
 
 
 @shared_task(name="annotation.run_export", **task_options("cpu", JOB))

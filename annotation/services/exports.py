@@ -12,14 +12,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from annotation.models import Dataset, DatasetMembership, Export, Role
-from annotation.services.access import User
+from annotation.services.access import User, require_admin
 from annotation.services.coco import export_coco
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.export_format import parse_filters
-from annotation.services.jobs import run_recorded
+from annotation.services.jobs import (
+    ACTIVE,
+    JobEnded,
+    cancel_job,
+    finish_job,
+    run_recorded,
+    start_job,
+)
 from annotation.services.sa1b import MANIFEST, check_shard_size, export_sa1b, shard_name
 from annotation.services.staging import remove_partials, staged_directory
 
@@ -69,34 +75,44 @@ def queue_export(
 
 
 def run_export(export: Export) -> str:
-    """The cpu task's work. A finished export is not run again; one interrupted by a dead worker
-    starts over (its partial files are removed first)."""
-    if export.status in (Export.Status.DONE, Export.Status.FAILED):
+    """The cpu task's work. An ended export (done, failed, cancelled) is not run again; one
+    interrupted by a dead worker starts over (its partial files are removed first). A cancel
+    stops it at its next progress write, and its files are removed."""
+    if export.status not in ACTIVE:
         return export.status
-    out_dir = export_root() / str(export.pk)
-    remove_partials(out_dir.parent, out_dir.name)
-    if out_dir.exists():  # renamed into place, but the worker died before recording it
-        shutil.rmtree(out_dir)
-    Export.objects.filter(pk=export.pk).update(
-        status=Export.Status.RUNNING, started_at=timezone.now(), progress_done=0
-    )
+    out_dir = export_dir(export)
+    remove_export_files(export)
+    if not start_job(export, progress_done=0):
+        return export.status
     report = run_recorded(export, lambda: _write(export, out_dir))
     if report is not None:
         export.report, export.output = report, str(out_dir)
         export.progress_done = export.progress_total = report["images"]
-    export.finished_at = timezone.now()
-    export.save(
-        update_fields=[
-            "status",
-            "report",
-            "output",
-            "error",
-            "finished_at",
-            "progress_done",
-            "progress_total",
-        ]
-    )
+    fields = ["report", "output", "progress_done", "progress_total"]
+    if not finish_job(export, fields):  # cancelled (or marked lost) meanwhile
+        remove_export_files(export)
     return export.status
+
+
+def cancel_export(export: Export, user: User) -> Export:
+    """Stop a queued or running export (its admins) and remove what it had written; Conflict
+    when it has ended."""
+    require_admin(user, export.dataset, "cancel exports")
+    cancel_job(export, "export")
+    remove_export_files(export)
+    return export
+
+
+def export_dir(export: Export) -> Path:
+    return export_root() / str(export.pk)
+
+
+def remove_export_files(export: Export) -> None:
+    """Remove an export's folder and any partial one a killed or cancelled run left."""
+    out_dir = export_dir(export)
+    remove_partials(out_dir.parent, out_dir.name)
+    if out_dir.exists():  # renamed into place, but the worker died before recording it
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def _write(export: Export, out_dir: Path) -> dict[str, Any]:
@@ -107,7 +123,9 @@ def _write(export: Export, out_dir: Path) -> dict[str, Any]:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_SECONDS or done == total:
             last[0] = now
-            Export.objects.filter(pk=export.pk).update(progress_done=done, progress_total=total)
+            running = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING)
+            if not running.update(progress_done=done, progress_total=total):
+                raise JobEnded
 
     if export.format == Export.Format.COCO:
         with staged_directory(out_dir) as staging:
@@ -122,7 +140,7 @@ def _write(export: Export, out_dir: Path) -> dict[str, Any]:
         shard_size=export.shard_size,
         progress=progress,
     )
-    keys = ("images", "masks", "shards", "skipped", "files")
+    keys = ("images", "masks", "shards", "skipped", "failed_masks", "files")
     return {key: manifest[key] for key in keys}
 
 

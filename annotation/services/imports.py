@@ -16,11 +16,18 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from annotation.models import Dataset, EmbeddingStatus, Image, ImportJob
+from annotation.services.access import require_admin
 from annotation.services.errors import InvalidInput
-from annotation.services.jobs import run_recorded
+from annotation.services.jobs import (
+    ACTIVE,
+    cancel_job,
+    finish_job,
+    run_recorded,
+    start_job,
+    stop_when_ended,
+)
 from annotation.services.storage import image_relpath, remove_unreferenced_files, write_file
 from engine.images import ImageError, load_image, storable_bytes
 
@@ -79,10 +86,14 @@ def import_path(
     dataset: Dataset, path: str | Path, *, short_side: int | None = None
 ) -> ImportReport:
     """Import a folder on the server (recursively, in name order) or a zip archive."""
+    return import_images(dataset, path_candidates(_existing(path)), short_side=short_side)
+
+
+def _existing(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise InvalidInput(f"{path} does not exist")
-    return import_images(dataset, path_candidates(path), short_side=short_side)
+    return path
 
 
 def path_candidates(path: Path) -> Iterator[Candidate]:
@@ -300,21 +311,24 @@ def queue_import_job(
 
 
 def run_import_job(job: ImportJob) -> str:
-    """The cpu task's work. A finished job is not run again; one interrupted by a dead worker
-    runs again, and what it had imported comes back as duplicates."""
-    if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+    """The cpu task's work. An ended job (done, failed, cancelled) is not run again; one
+    interrupted by a dead worker runs again, and what it had imported comes back as duplicates.
+    A cancel stops it within a second; the images imported until then stay."""
+    if job.status not in ACTIVE or not start_job(job):
         return job.status
-    job.started_at = timezone.now()
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.RUNNING, started_at=job.started_at
-    )
-    report = run_recorded(
-        job,
-        lambda: import_path(job.dataset, job.path, short_side=job.short_side),
-        expected=InvalidInput,
-    )
+
+    def work() -> ImportReport:
+        candidates = stop_when_ended(job, path_candidates(_existing(job.path)))
+        return import_images(job.dataset, candidates, short_side=job.short_side)
+
+    report = run_recorded(job, work, expected=InvalidInput)
     if report is not None:
         job.report = report.as_dict()
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "report", "error", "finished_at"])
+    finish_job(job, ["report"])
     return job.status
+
+
+def cancel_import_job(job: ImportJob, user: Any) -> ImportJob:
+    """Stop a queued or running import (its dataset's admins); Conflict when it has ended."""
+    require_admin(user, job.dataset, "cancel imports")
+    return cancel_job(job, "import job")
