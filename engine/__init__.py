@@ -1,6 +1,10 @@
 """SA Data Engine's model package: our own SAM in PyTorch (checkpoint-compatible with Meta's
 releases), the predictor (embed once, decode many), the automatic mask generator and the
-embedding cache. No Django here."""
+embedding cache. No Django here.
+
+The paper's model is ``engine.sam.Sam`` and its plain modules (image_encoder, prompt_encoder,
+transformer, mask_decoder), which training runs; ``engine.fast`` computes the same function
+for inference with less work, from the same parameters."""
 
 from engine.automatic import AutomaticConfig, AutomaticMask, AutomaticMaskGenerator
 from engine.embedding import Embedding

@@ -1,6 +1,10 @@
 """SAM's image encoder: a ViT with windowed and global attention, decomposed relative position
 bias, and a convolutional neck producing (B, 256, 64, 64) features from a (B, 3, 1024, 1024)
-normalised, padded RGB input."""
+normalised, padded RGB input.
+
+This is the plain model, as the paper and Meta's release define it, and what training runs;
+``engine.fast.encoder`` computes the same function with this module's parameters for inference.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.layers import LayerNorm2d, MLPBlock
-
-# Score blocks of about this many elements (4 MiB in fp32) stay in the CPU's cache while the
-# relative-position bias is added and the softmax runs; the full 4096x4096 maps of a global
-# block would go to memory and back several times.
-_SCORE_BLOCK_ELEMENTS = 1 << 20
 
 
 def rel_pos_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
@@ -36,51 +35,10 @@ def rel_pos_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tens
     return rel_pos[relative.long()]
 
 
-def attention_with_rel_pos(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor
-) -> torch.Tensor:
-    """softmax(q k^T + rel_h + rel_w) v, computed in cache-sized blocks of score maps.
-
-    Args:
-        q: (G, H*W, d) queries, already scaled, G = batch x heads; k, v: (G, H*W, d); all
-            contiguous.
-        rel_h: (G, H, W, H) bias by the key's row; rel_w: (G, H, W, W) by its column.
-    Returns:
-        (G, H*W, d).
-    """
-    maps, tokens, _ = q.shape
-    height, width = rel_h.shape[1], rel_h.shape[2]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, rel_h, rel_w)):
-        # Training (modeltrain's full fine-tuning): the blocked path below writes into a
-        # preallocated output, which autograd cannot follow; one whole-map product can.
-        bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(maps, tokens, tokens)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
-    if tokens * tokens <= _SCORE_BLOCK_ELEMENTS:  # windowed blocks: several whole maps at once
-        group, rows = max(1, _SCORE_BLOCK_ELEMENTS // (tokens * tokens)), height
-    else:  # global blocks: a few query rows of one map at a time
-        group, rows = 1, max(1, _SCORE_BLOCK_ELEMENTS // (width * tokens))
-    out = torch.empty_like(q)
-    for g0 in range(0, maps, group):
-        g1 = min(maps, g0 + group)
-        k_t = k[g0:g1].transpose(-2, -1)
-        for r0 in range(0, height, rows):
-            r1 = min(height, r0 + rows)
-            span = slice(r0 * width, r1 * width)
-            scores = torch.matmul(q[g0:g1, span], k_t)
-            grid = scores.view(g1 - g0, r1 - r0, width, height, width)
-            grid += rel_h[g0:g1, r0:r1, :, :, None]
-            grid += rel_w[g0:g1, r0:r1, :, None, :]
-            probs = torch.softmax(scores, dim=-1)
-            target = out[g0:g1, span]
-            if target.is_contiguous():  # always, for the chunk shapes chosen above
-                torch.matmul(probs, v[g0:g1], out=target)
-            else:
-                target.copy_(torch.matmul(probs, v[g0:g1]))
-    return out
-
-
 class Attention(nn.Module):
-    """Multi-head self-attention over a (B, H, W, C) token grid with decomposed rel-pos bias."""
+    """Multi-head self-attention over a (B, H, W, C) token grid with decomposed rel-pos bias:
+    softmax(q k^T / sqrt(d) + B) v, where the bias B between a query q at (i, j) and a key at
+    (m, n) is q . R_h[i - m] + q . R_w[j - n], R_h and R_w learned tables (``rel_pos_table``)."""
 
     def __init__(self, dim: int, num_heads: int, input_size: tuple[int, int]) -> None:
         super().__init__()
@@ -94,16 +52,36 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, height, width, _ = x.shape
-        maps = batch * self.num_heads
+        q, k, v = self.split_heads(x)
+        rel_h, rel_w = self.rel_pos_bias(q, height, width)
+        tokens = height * width
+        bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(-1, tokens, tokens)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.merge_heads(out, batch, height, width)
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, H, W, C) -> q, k, v, each (B * heads, H * W, d), contiguous."""
+        batch, height, width, _ = x.shape
         qkv = self.qkv(x).reshape(batch, height * width, 3, self.num_heads, -1)
         # One copy into (3, B * heads, HW, d): every later slice is contiguous.
+        maps = batch * self.num_heads
         q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, maps, height * width, -1).unbind(0)
-        r_q = q.view(maps, height, width, -1)
+        return q, k, v
+
+    def rel_pos_bias(
+        self, q: torch.Tensor, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decomposed bias of (B * heads, H * W, d) unscaled queries: by the key's row,
+        (B * heads, H, W, H), and by its column, (B * heads, H, W, W)."""
+        r_q = q.view(q.shape[0], height, width, -1)
         table_h = rel_pos_table(height, height, self.rel_pos_h)
         table_w = rel_pos_table(width, width, self.rel_pos_w)
         rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, table_h).contiguous()
         rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, table_w).contiguous()
-        out = attention_with_rel_pos(q * self.scale, k, v, rel_h, rel_w)
+        return rel_h, rel_w
+
+    def merge_heads(self, out: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
+        """(B * heads, H * W, d) -> output projection of (B, H, W, C)."""
         out = out.view(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
         return self.proj(out.reshape(batch, height, width, -1))
 

@@ -9,14 +9,13 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import torch
-from torch import nn
 
 from engine.embedding import Embedding
-from engine.mask_decoder import ImageState
+from engine.fast.decoder import FastDecoder, ImageState
+from engine.fast.encoder import encode
 from engine.sam import Sam
 from engine.transforms import resize_image, scale_coords, upscale_logits, used_low_res
 
@@ -69,7 +68,8 @@ class GridPrediction:
 
 
 class SamPredictor:
-    """Wraps a ``Sam`` model (engine.sam) for embedding images and decoding prompts.
+    """Wraps a ``Sam`` model (engine.sam) for embedding images and decoding prompts, through
+    the inference fast path (engine.fast) over the model's own parameters.
 
     Load the weights before building the predictor: it caches the (constant) positional
     encoding of the embedding grid.
@@ -84,8 +84,7 @@ class SamPredictor:
         param = next(model.parameters())
         self.device = param.device
         self.dtype = param.dtype
-        with torch.inference_mode():
-            self._dense_pe = model.prompt_encoder.dense_pe()
+        self.fast = FastDecoder(model.prompt_encoder, model.mask_decoder)
         self._states: OrderedDict[int, tuple[weakref.ref, ImageState]] = OrderedDict()
         self._states_lock = threading.Lock()
         # Prompt sets that decode_grid sends through the decoder together. After its first
@@ -104,8 +103,7 @@ class SamPredictor:
                 self._states.move_to_end(key)
                 return hit[1]
         features = embedding.features.to(self.device, self.dtype).unsqueeze(0)
-        _, dense = self.model.prompt_encoder(None, None, None)
-        state = self.model.mask_decoder.image_state(features, self._dense_pe, dense)
+        state = self.fast.image_state(features)
         with self._states_lock:
             self._states[key] = (weakref.ref(embedding), state)
             while len(self._states) > self.STATE_CACHE_SIZE:
@@ -164,7 +162,7 @@ class SamPredictor:
                         for r in resized
                     ]
                 ).to(self.dtype)
-                features = self.model.image_encoder(batch).float().cpu()
+                features = encode(self.model.image_encoder, batch).float().cpu()
             for image, r, feat in zip(chunk, resized, features, strict=False):
                 out.append(
                     Embedding(
@@ -241,18 +239,12 @@ class SamPredictor:
                 )
                 box_arg = corners.reshape(-1, 4).to(dtype)
             mask_arg = mask_logits.to(dev, dtype) if mask_logits is not None else None
-            encoder, decoder = self.model.prompt_encoder, self.model.mask_decoder
-            sparse, _ = encoder(point_arg, box_arg, None)
+            sparse, _ = self.model.prompt_encoder(point_arg, box_arg, None)
             state = self._image_state(embedding)
             if mask_arg is not None:
                 # The mask prompt only shifts the image tokens: derived from the cached state.
-                state = decoder.masked_state(
-                    state,
-                    encoder.no_mask_embed.weight[0],
-                    encoder.mask_features(mask_arg),
-                    cast(nn.Conv2d, encoder.mask_downscaling[-1]),
-                )
-            low_res, iou = decoder(None, None, sparse, None, multimask, state=state)
+                state = self.fast.with_mask(state, mask_arg)
+            low_res, iou = self.fast.decode(state, sparse, multimask)
             logits = upscale_logits(low_res.float(), input_size, original, self.model.img_size)
         return BatchPrediction(logits=logits, iou=iou.float(), low_res_logits=low_res.float())
 
@@ -319,28 +311,17 @@ class SamPredictor:
         """``decode_grid`` of prompt sets decoded together."""
         original, input_size = embedding.original_size, embedding.input_size
         dev, dtype = self.device, self.dtype
-        decoder = self.model.mask_decoder
         with torch.inference_mode():
             coords = scale_coords(points.to(dev, torch.float32), original, input_size)
             sparse, _ = self.model.prompt_encoder((coords.to(dtype), labels.to(dev)), None, None)
-            hs, src, size, folded = decoder.run_transformer(
-                None, None, sparse, None, self._image_state(embedding)
-            )
-            iou = decoder.predict_iou(hs, multimask).float()
-            index = torch.arange(len(iou), device=iou.device)
-            if min_iou is not None:
-                index = torch.nonzero((iou > min_iou).any(dim=1)).flatten()
-                if len(index) < len(iou):
-                    hs, src, iou = hs[index], src[index], iou[index]
-                    folded = folded.take(index) if folded is not None else None
-            if len(index) == 0:
-                masks = len(decoder.output_indices(multimask))
-                empty = torch.zeros((0, masks, *original), dtype=torch.float32, device=dev)
-                return GridPrediction(prompt_index=index.cpu(), logits=empty, iou=iou)
-            low_size = (4 * size[0], 4 * size[1])
+            state = self._image_state(embedding)
+            low_size = (4 * state.size[0], 4 * state.size[1])
             used = used_low_res(low_size, input_size, original, self.model.img_size)
             cells = (math.ceil(used[0] / 4), math.ceil(used[1] / 4))
-            low_res = decoder.predict_masks(hs, src, size, multimask, cells=cells, folded=folded)
+            index, low_res, iou = self.fast.decode_grid(state, sparse, multimask, min_iou, cells)
+            if len(index) == 0:
+                empty = torch.zeros((0, iou.shape[1], *original), dtype=torch.float32, device=dev)
+                return GridPrediction(prompt_index=index.cpu(), logits=empty, iou=iou)
             logits = upscale_logits(
                 low_res.float(), input_size, original, self.model.img_size, low_size=low_size
             )

@@ -1,5 +1,10 @@
 """SAM's prompt encoder: points and box corners become sparse tokens (random-Fourier positional
-encoding plus a learned embedding per kind), a previous mask becomes a dense embedding."""
+encoding plus a learned embedding per kind), a previous mask becomes a dense embedding.
+
+This is the plain model, as the paper and Meta's release define it; training and inference
+both run it (``engine.fast.decoder`` folds only the mask branch's last layer into the decoder's
+projections).
+"""
 
 from __future__ import annotations
 
@@ -89,12 +94,6 @@ class PromptEncoder(nn.Module):
         """(1, C, h, w) positional encoding of the image embedding grid."""
         return self.pe_layer.dense(self.image_embedding_size).unsqueeze(0)
 
-    def mask_features(self, masks: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 4h, 4w) mask logits -> (B, mask_in_chans, h, w): the dense mask embedding
-        before its last layer, a 1x1 convolution (``mask_downscaling[-1]``). The decoder folds
-        that linear layer into its own projections instead of widening every cell to C."""
-        return cast(torch.Tensor, self.mask_downscaling[:-1](masks))
-
     def embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         """(B, N, 2) input-frame pixels + (B, N) labels -> (B, N (+1 if pad), C)."""
         points = points + 0.5  # centre of the pixel
@@ -123,8 +122,16 @@ class PromptEncoder(nn.Module):
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns sparse (B, N, C) and dense embeddings: (B, C, h, w) from masks, else the
-        no-mask embedding as (1, C, h, w), shared by the whole batch."""
+        """Prompt embeddings for B prompt sets.
+
+        Args:
+            points: (B, N, 2) input-frame pixel coordinates (x, y) and (B, N) labels, or None.
+            boxes: (B, 4) XYXY input-frame pixels, or None.
+            masks: (B, 1, 4h, 4w) mask logits, or None.
+        Returns:
+            sparse (B, N', C) point and box tokens, and dense (B, C, h, w): the mask's
+            embedding, else the learned no-mask embedding at every cell.
+        """
         if points is not None:
             batch = points[0].shape[0]
         elif boxes is not None:
@@ -144,5 +151,5 @@ class PromptEncoder(nn.Module):
             dense = self.mask_downscaling(masks)
         else:
             h, w = self.image_embedding_size
-            dense = weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)  # shared by the batch
+            dense = weight.reshape(1, -1, 1, 1).expand(batch, -1, h, w)
         return sparse, dense

@@ -1,4 +1,7 @@
-"""The Segment Anything model: image encoder, prompt encoder and mask decoder."""
+"""The Segment Anything model: image encoder, prompt encoder and mask decoder (engine.image_encoder,
+engine.prompt_encoder, engine.transformer, engine.mask_decoder), the paper's model as Meta's
+release lays it out, parameter for parameter. Training runs these modules; inference goes
+through ``engine.predictor``, which computes the same function with ``engine.fast``."""
 
 from __future__ import annotations
 

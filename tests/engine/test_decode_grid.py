@@ -1,6 +1,7 @@
 """decode_grid, the automatic pass's decoder, skips work but not results: the prompts it keeps
 are exactly those with a mask above the IoU threshold, and their masks equal decode_batch's,
-on wide and tall images (whose padding it does not upscale) and on a square one."""
+on wide and tall images (whose padding it does not upscale) and on a square one. (Against the
+plain model, and the upscaling's blocks: tests/engine/test_fast_path_parity.py.)"""
 
 import numpy as np
 import pytest
@@ -70,32 +71,3 @@ def test_the_decoding_chunk_changes_nothing_but_speed(predictor, chunk):
     assert chunked.prompt_index.tolist() == default.prompt_index.tolist()
     torch.testing.assert_close(chunked.iou, default.iou)
     torch.testing.assert_close(chunked.logits, default.logits, atol=1e-4, rtol=1e-4)
-
-
-@pytest.mark.parametrize("block", [1, 1000, 10**9])
-def test_the_upscaling_block_changes_nothing_but_speed(predictor, monkeypatch, block):
-    """The upscaling runs over blocks of cells (64 cells at the smallest; 200 for block 1000 and
-    5 prompt sets, the last block partial); the masks are the same whatever the block, through
-    the folded path (with a cached state) and the direct one (per-prompt image embeddings, no
-    state)."""
-    from engine.mask_decoder import MaskDecoder
-
-    rng = np.random.default_rng(11)
-    embedding = predictor.embed(rng.integers(0, 255, (70, 100, 3), dtype=np.uint8))
-    points = torch.tensor(rng.uniform([0, 0], [100, 70], (5, 1, 2)), dtype=torch.float32)
-    labels = torch.ones((5, 1), dtype=torch.int64)
-    model = predictor.model
-    features = embedding.features[None].expand(5, -1, -1, -1)
-    with torch.inference_mode():
-        sparse, dense = model.prompt_encoder((points * 1024 / 100, labels), None, None)
-        pe = model.prompt_encoder.dense_pe()
-        whole = predictor.decode_batch(embedding, points, labels)
-        direct = model.mask_decoder(features, pe, sparse, dense, multimask_output=True)[0]
-    monkeypatch.setattr(MaskDecoder, "UPSCALE_BLOCK", block)
-    with torch.inference_mode():
-        blocked = predictor.decode_batch(embedding, points, labels)
-        blocked_direct = model.mask_decoder(features, pe, sparse, dense, multimask_output=True)[0]
-
-    torch.testing.assert_close(blocked.low_res_logits, whole.low_res_logits, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(blocked_direct, direct, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(direct, whole.low_res_logits, atol=1e-3, rtol=1e-3)

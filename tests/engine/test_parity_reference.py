@@ -1,10 +1,14 @@
-"""Our SAM against Meta's reference implementation on the same seeded vit_b weights."""
+"""Our plain SAM (the modules training runs, not the inference fast path) against Meta's
+reference implementation on the same seeded vit_b weights. The fast path is checked against
+the plain model in test_fast_path_parity.py, and its encoder here as well, at vit_b's size."""
 
 import numpy as np
 import pytest
 import torch
 
 from engine import SamPredictor, build_sam
+from engine.predictor import check_prompt
+from tests.engine.plain_sam import PlainOutput, plain_decode, plain_embed
 from tests.reference import random_state_dict, segment_anything
 
 pytestmark = pytest.mark.slow
@@ -35,9 +39,8 @@ def pair():
     image = structured_image(HEIGHT, WIDTH)
     ref_predictor = sa.SamPredictor(reference)
     ref_predictor.set_image(image)
-    our_predictor = SamPredictor(ours)
-    embedding = our_predictor.embed(image)
-    return ref_predictor, our_predictor, embedding
+    embedding = plain_embed(ours, image)
+    return ref_predictor, ours, embedding
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,15 +48,25 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-def assert_same(ref_out, ours, multimask):
+def decode(model, embedding, points=None, labels=None, box=None, mask_logits=None, multimask=True):
+    """One prompt set in original-image pixels, as ``SamPredictor.decode`` takes it, through
+    the plain model."""
+    point_t, label_t, box_t, mask_t = check_prompt(
+        embedding.original_size, points, labels, box, mask_logits
+    )
+    return plain_decode(model, embedding, point_t, label_t, box_t, mask_t, multimask)
+
+
+def assert_same(ref_out, ours: PlainOutput, multimask):
     ref_masks, ref_iou, ref_low = ref_out
-    assert ours.masks.shape == ref_masks.shape == ((3 if multimask else 1), HEIGHT, WIDTH)
-    for ref_mask, our_mask in zip(ref_masks, ours.masks, strict=False):
+    our_masks = (ours.logits[0] > 0).numpy()
+    assert our_masks.shape == ref_masks.shape == ((3 if multimask else 1), HEIGHT, WIDTH)
+    for ref_mask, our_mask in zip(ref_masks, our_masks, strict=False):
         # A meaningful comparison: neither empty nor full.
         assert 0.01 < ref_mask.mean() < 0.99
         assert mask_iou(ref_mask, our_mask) >= 0.999
-    np.testing.assert_allclose(ours.iou, ref_iou, atol=1e-3)
-    np.testing.assert_allclose(ours.low_res_logits, ref_low, atol=1e-3, rtol=1e-3)
+    np.testing.assert_allclose(ours.iou[0].numpy(), ref_iou, atol=1e-3)
+    np.testing.assert_allclose(ours.low_res[0].numpy(), ref_low, atol=1e-3, rtol=1e-3)
 
 
 def test_embeddings_match_reference(pair):
@@ -64,6 +77,13 @@ def test_embeddings_match_reference(pair):
     assert embedding.original_size == (HEIGHT, WIDTH)
     scale = ref_features.abs().max()
     assert (embedding.features - ref_features).abs().max() <= 1e-4 * scale
+
+
+def test_fast_encoder_matches_the_plain_one_at_vit_b_size(pair):
+    _, ours, embedding = pair
+    fast = SamPredictor(ours).embed(structured_image(HEIGHT, WIDTH))
+    scale = embedding.features.abs().max()
+    assert (fast.features - embedding.features).abs().max() <= 1e-5 * scale
 
 
 PROMPTS = {
@@ -79,7 +99,7 @@ PROMPTS = {
 @pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "single"])
 @pytest.mark.parametrize("name", list(PROMPTS))
 def test_masks_match_reference(pair, name, multimask):
-    ref_predictor, our_predictor, embedding = pair
+    ref_predictor, ours, embedding = pair
     prompt = PROMPTS[name]
     ref_out = ref_predictor.predict(
         point_coords=np.array(prompt["points"]) if "points" in prompt else None,
@@ -87,28 +107,28 @@ def test_masks_match_reference(pair, name, multimask):
         box=np.array(prompt["box"]) if "box" in prompt else None,
         multimask_output=multimask,
     )
-    ours = our_predictor.decode(embedding, multimask=multimask, **prompt)
-    assert_same(ref_out, ours, multimask)
+    assert_same(ref_out, decode(ours, embedding, multimask=multimask, **prompt), multimask)
 
 
 @pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "single"])
 def test_refinement_with_previous_logits_matches_reference(pair, multimask):
-    ref_predictor, our_predictor, embedding = pair
-    first = our_predictor.decode(embedding, points=[[200.0, 150.0]], labels=[1])
-    best = first.low_res_logits[int(np.argmax(first.iou))][None]
+    ref_predictor, ours, embedding = pair
+    first = decode(ours, embedding, points=[[200.0, 150.0]], labels=[1])
+    best = first.low_res[0, int(first.iou[0].argmax())][None].numpy()
     points = np.array([[200.0, 150.0], [260.0, 120.0]])
     labels = np.array([1, 0])
     ref_out = ref_predictor.predict(
         point_coords=points, point_labels=labels, mask_input=best, multimask_output=multimask
     )
-    ours = our_predictor.decode(
-        embedding, points=points, labels=labels, mask_logits=best, multimask=multimask
+    out = decode(
+        ours, embedding, points=points, labels=labels, mask_logits=best, multimask=multimask
     )
-    assert_same(ref_out, ours, multimask)
+    assert_same(ref_out, out, multimask)
 
 
 def test_batched_decode_equals_one_at_a_time(pair):
-    _, our_predictor, embedding = pair
+    _, ours, embedding = pair
+    our_predictor = SamPredictor(ours)
     points = torch.tensor([[[200.0, 150.0]], [[50.0, 60.0]], [[400.0, 300.0]]])
     labels = torch.ones((3, 1), dtype=torch.int64)
     batch = our_predictor.decode_batch(embedding, points, labels)
