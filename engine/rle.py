@@ -5,12 +5,16 @@ with 0s) over the mask read in column-major (Fortran) order, in pycocotools' com
 
 Compressed strings from outside are parsed and checked here, in NumPy, before pycocotools sees
 them: its C parser trusts its input and reads or writes out of bounds on malformed strings.
+No sum can wrap around on the way: a run from outside is bounded by h*w before any is added up
+(list counts as Python integers, compressed values by their length), and what passes is handed
+on in canonical form (``validate``, ``checked``), the string pycocotools' own encoder writes for
+the same pixels, so that every later reader parses exactly the runs checked here.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -19,13 +23,28 @@ from pycocotools import mask as mask_utils
 MAX_PIXELS = 2**32 - 1
 # A value of the compressed string is a run length (<= MAX_PIXELS) or the difference of two
 # (|d| <= MAX_PIXELS): 33 bits plus a sign fit in 7 characters of 5 bits. Longer values are
-# refused before any arithmetic, so every parsed value is below 2**35 in magnitude and no sum
-# over a string of at most 2**28 values can leave int64.
+# refused before any arithmetic, so every parsed value is below 2**35 in magnitude; each partial
+# sum of the deltas is itself a run, checked against h*w, so none can wrap unnoticed.
 _MAX_CHARS_PER_VALUE = 7
+# Values of a compressed string parsed at a time: the per-character arithmetic's temporaries
+# stay a few megabytes however long the string is.
+_PARSE_BLOCK = 1 << 16
+# k characters hold the values -2**(5k-1) .. 2**(5k-1) - 1.
+_CHAR_BOUNDS = np.array([1 << (5 * k - 1) for k in range(1, _MAX_CHARS_PER_VALUE)], np.int64)
 
 
 class RLEError(ValueError):
     """An RLE that is malformed or does not fit the image; the message says what is wrong."""
+
+
+class CheckedRLE(NamedTuple):
+    """An RLE from outside, or read back from storage, after ``checked``: the canonical RLE
+    (what pycocotools' own encoder writes for the same pixels), its foreground pixel count and
+    its tight box [x, y, w, h] (within the image by construction)."""
+
+    rle: dict[str, Any]
+    area: int
+    bbox: list[float]
 
 
 def encode(mask: np.ndarray) -> dict[str, Any]:
@@ -70,60 +89,103 @@ def encode_batch(masks: np.ndarray) -> list[dict[str, Any]]:
     ]
 
 
+def _short(n: int) -> str:
+    """An integer of any size for a message (str() refuses more than 4300 digits)."""
+    return str(n) if n.bit_length() <= 128 else f"{'-' if n < 0 else ''}2**{n.bit_length() - 1}+"
+
+
+def _brief(value: object, limit: int = 60) -> str:
+    """Any value from outside for a message: its repr, cut short."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int of over 4300 digits, a deeply nested list
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _parse_size(size: object) -> tuple[int, int]:
     if not isinstance(size, list | tuple) or len(size) != 2:
-        raise RLEError(f'RLE "size" must be [height, width], got {size!r}')
+        raise RLEError(f'RLE "size" must be [height, width], got {_brief(size)}')
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in size):
-        raise RLEError(f'RLE "size" must hold two integers, got {size!r}')
+        raise RLEError(f'RLE "size" must hold two integers, got {_brief(size)}')
     h, w = int(size[0]), int(size[1])
     if h < 0 or w < 0:
-        raise RLEError(f'RLE "size" must not be negative, got {[h, w]}')
+        raise RLEError(f'RLE "size" must not be negative, got [{_short(h)}, {_short(w)}]')
+    if h > MAX_PIXELS or w > MAX_PIXELS:  # even when the other is 0
+        raise RLEError(f'RLE "size" [{_short(h)}, {_short(w)}] has a side over {MAX_PIXELS} pixels')
     if h * w > MAX_PIXELS:
         raise RLEError(f"RLE size {h}x{w} is more pixels than COCO RLE can hold ({MAX_PIXELS})")
     return h, w
 
 
-def _parse_counts_string(counts: str) -> np.ndarray:
-    """Run lengths (int64, possibly negative when malformed) from a compressed counts string.
+def _parse_counts_string(counts: str, max_runs: int) -> np.ndarray:
+    """Run lengths (int64, possibly negative when malformed) from a compressed counts string of
+    at most ``max_runs`` values.
 
     Each value is written as 5-bit groups, least significant first, one character per group:
     char = 48 + (group | 0x20 if more groups follow); the last group's 0x10 bit is the sign.
     Values from index 3 on are deltas from the run length two places back.
+    Memory: about 20 bytes a value, whatever the string holds (values are parsed in blocks).
     """
     if not counts:
         return np.zeros(0, np.int64)
+    if len(counts) > _MAX_CHARS_PER_VALUE * max_runs:
+        raise RLEError(
+            f"RLE counts is {len(counts)} characters long, more than {max_runs} runs of at most "
+            f"{_MAX_CHARS_PER_VALUE} characters can be"
+        )
     if not counts.isascii():
         pos = next(i for i, ch in enumerate(counts) if not ch.isascii())
         raise RLEError(f"RLE counts has character {counts[pos]!r} at position {pos}, not ASCII")
-    chars = np.frombuffer(counts.encode("ascii"), np.uint8).astype(np.int64) - 48
-    bad = (chars < 0) | (chars > 63)
+    chars = np.frombuffer(counts.encode("ascii"), np.uint8)
+    bad = (chars < 48) | (chars > 111)
     if bad.any():
         pos = int(np.argmax(bad))
         raise RLEError(
             f"RLE counts has character {counts[pos]!r} at position {pos}, outside the "
             "compressed-RLE alphabet '0'..'o'"
         )
-    ends = np.flatnonzero((chars & 0x20) == 0)  # groups without the continuation bit
-    if ends.size == 0 or ends[-1] != chars.size - 1:
+    del bad
+    chars = chars - 48  # uint8: 0..63
+    last_groups = (chars & 0x20) == 0  # groups without the continuation bit end a value
+    if not last_groups[-1]:
         raise RLEError("RLE counts is truncated: its last value is cut off mid-way")
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts + 1
+    if np.count_nonzero(last_groups) > max_runs:
+        raise RLEError(f"RLE counts holds more than {max_runs} runs, more than the mask can hold")
+    ends = np.flatnonzero(last_groups)
+    del last_groups
+    values = np.empty(ends.size, np.int64)
+    for lo in range(0, ends.size, _PARSE_BLOCK):
+        values[lo : lo + _PARSE_BLOCK] = _parse_values(chars, ends, lo)
+    values[1::2] = np.cumsum(values[1::2])  # odd runs: deltas from 1, 3, 5, ...
+    values[2::2] = np.cumsum(values[2::2])  # even runs from index 2: deltas from 2, 4, ...
+    return values
+
+
+def _parse_values(chars: np.ndarray, ends: np.ndarray, lo: int) -> np.ndarray:
+    """The values ending at ``ends[lo : lo + _PARSE_BLOCK]`` (raw: before the deltas)."""
+    block_ends = ends[lo : lo + _PARSE_BLOCK]
+    first = int(ends[lo - 1]) + 1 if lo else 0
+    groups = chars[first : int(block_ends[-1]) + 1].astype(np.int64)
+    stops = block_ends - first
+    starts = np.concatenate(([0], stops[:-1] + 1))
+    lengths = stops - starts + 1
     if int(lengths.max()) > _MAX_CHARS_PER_VALUE:
-        pos = int(starts[np.argmax(lengths)])
+        pos = first + int(starts[np.argmax(lengths)])
         raise RLEError(f"RLE counts has an impossibly long value at position {pos}")
-    shift = 5 * (np.arange(chars.size) - np.repeat(starts, lengths))
-    values = np.add.reduceat((chars & 0x1F) << shift, starts)
-    negative = (chars[ends] & 0x10) != 0
+    shift = 5 * (np.arange(groups.size) - np.repeat(starts, lengths))
+    values = np.add.reduceat((groups & 0x1F) << shift, starts)
+    negative = (groups[stops] & 0x10) != 0
     values[negative] -= np.left_shift(1, 5 * lengths[negative])  # sign-extend
-    runs = values.copy()
-    runs[1::2] = np.cumsum(values[1::2])  # odd runs: deltas from 1, 3, 5, ...
-    runs[2::2] = np.cumsum(values[2::2])  # even runs from index 2: deltas from 2, 4, ...
-    return runs
+    return values
 
 
 def _check_runs(runs: np.ndarray, h: int, w: int) -> None:
-    """Each run within 0..h*w *before* summing (so the int64 sum, at most len * h*w, cannot
-    wrap), then the total exactly h*w."""
+    """Run lengths checked so that no sum can wrap: at most h*w + 1 of them (a leading empty
+    run, then at most one per pixel), each within 0..h*w *before* anything is added up; then
+    their total, below 2**64 by those bounds and so exact in uint64, must be h*w."""
+    if runs.size > h * w + 1:
+        raise RLEError(f"RLE has {runs.size} runs, more than a {h}x{w} mask can hold")
     if runs.size and int(runs.min()) < 0:
         idx = int(np.argmax(runs < 0))
         raise RLEError(f"RLE counts decodes to a negative run length {int(runs[idx])} at run {idx}")
@@ -132,29 +194,43 @@ def _check_runs(runs: np.ndarray, h: int, w: int) -> None:
         raise RLEError(
             f"RLE run {idx} is {int(runs[idx])} pixels long, more than the {h}x{w} mask holds"
         )
-    total = int(runs.sum())
+    total = int(runs.sum(dtype=np.uint64))
     if total != h * w:
         raise RLEError(f"RLE run lengths sum to {total}, but size {[h, w]} has {h * w} pixels")
 
 
 def _list_runs(counts: list, h: int, w: int) -> np.ndarray:
     """Uncompressed counts checked as Python integers (any size) before NumPy sees them."""
+    if len(counts) > h * w + 1:
+        raise RLEError(f"RLE has {len(counts)} runs, more than a {h}x{w} mask can hold")
     for i, v in enumerate(counts):
         if not isinstance(v, numbers.Integral) or isinstance(v, bool):
             raise RLEError(
-                f"uncompressed RLE counts must be a list of integers; run {i} is {v!r:.40}"
+                f"uncompressed RLE counts must be a list of integers; run {i} is {_brief(v)}"
             )
-        if v < 0:
-            raise RLEError(f"RLE counts decodes to a negative run length {str(v)[:40]} at run {i}")
-        if v > h * w:
+        run = int(v)
+        if run < 0:
+            raise RLEError(f"RLE counts decodes to a negative run length {_short(run)} at run {i}")
+        if run > h * w:
             raise RLEError(
-                f"RLE run {i} is {str(v)[:40]} pixels long, more than the {h}x{w} mask holds"
+                f"RLE run {i} is {_short(run)} pixels long, more than the {h}x{w} mask holds"
             )
-    if len(counts) > h * w + 1:  # more runs than pixels (+1 for a leading empty run)
-        raise RLEError(f"RLE has {len(counts)} runs, more than a {h}x{w} mask can hold")
-    runs = np.asarray(counts, dtype=np.int64)
+    runs = np.asarray(counts, dtype=np.int64).reshape(-1)
     _check_runs(runs, h, w)
     return runs
+
+
+def _canonical_runs(runs: np.ndarray) -> np.ndarray:
+    """The runs pycocotools' encoder writes for the same pixels: empty runs after the first
+    (which alone may be empty: the mask starts with foreground) merged into their neighbours.
+    Returns ``runs`` itself when there is none."""
+    if runs.size < 2 or bool(runs[1:].all()):
+        return runs
+    keep = runs > 0
+    keep[0] = True
+    kept, colour = runs[keep], (np.arange(runs.size) % 2)[keep]
+    starts = np.flatnonzero(np.concatenate(([True], colour[1:] != colour[:-1])))
+    return np.add.reduceat(kept, starts)
 
 
 def _is_canonical(counts: str, runs: np.ndarray) -> bool:
@@ -163,11 +239,10 @@ def _is_canonical(counts: str, runs: np.ndarray) -> bool:
     handed on, so that any reader parses exactly the runs checked here."""
     values = runs.copy()
     values[3:] -= runs[1:-2]  # values from index 3 on are deltas from two places back
-    chars = np.ones(values.size, np.int64)
-    for k in range(1, _MAX_CHARS_PER_VALUE):
-        half = 1 << (5 * k - 1)  # k characters hold -half .. half - 1
-        chars += (values < -half) | (values >= half)
-    return int(chars.sum()) == len(counts)
+    magnitude = values ^ (values >> 63)  # v, or -v - 1 for a negative v
+    # A value needs one character more than k while its magnitude reaches the k-th bound.
+    chars = values.size + int(np.searchsorted(_CHAR_BOUNDS, magnitude, side="right").sum())
+    return chars == len(counts)
 
 
 def _runs_to_string(runs: list[int] | np.ndarray) -> str:
@@ -185,6 +260,7 @@ def _runs_to_string(runs: list[int] | np.ndarray) -> str:
 
 
 def _validate(rle: object, expected_size: tuple[int, int] | None) -> tuple[dict, np.ndarray]:
+    """(the canonical RLE, its canonical runs), or RLEError."""
     if not isinstance(rle, dict):
         raise RLEError(f"RLE must be a dict with 'size' and 'counts', got {type(rle).__name__}")
     for key in ("size", "counts"):
@@ -197,12 +273,13 @@ def _validate(rle: object, expected_size: tuple[int, int] | None) -> tuple[dict,
     if isinstance(counts, bytes):  # what pycocotools itself returns
         counts = counts.decode("ascii", errors="replace")
     if isinstance(counts, str):
-        runs = _parse_counts_string(counts)
-        _check_runs(runs, h, w)
-        if not _is_canonical(counts, runs):
+        parsed = _parse_counts_string(counts, max_runs=h * w + 1)
+        _check_runs(parsed, h, w)
+        runs = _canonical_runs(parsed)
+        if runs is not parsed or not _is_canonical(counts, runs):
             counts = _runs_to_string(runs)
     elif isinstance(counts, list):
-        runs = _list_runs(counts, h, w)
+        runs = _canonical_runs(_list_runs(counts, h, w))
         counts = _runs_to_string(runs)
     else:
         raise RLEError(
@@ -213,40 +290,64 @@ def _validate(rle: object, expected_size: tuple[int, int] | None) -> tuple[dict,
 
 
 def validate(rle: object, expected_size: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Check an RLE from outside and return it normalised as {"size": [h, w], "counts": str}.
+    """Check an RLE from outside and return it in canonical form: {"size": [h, w], "counts":
+    str} as pycocotools' encoder writes the same pixels (so that any later reader parses
+    exactly the runs checked here).
 
     Accepts compressed counts (str, or the bytes pycocotools returns) and uncompressed counts
-    (a list of non-negative run lengths, converted to the compressed string).
+    (a list of non-negative run lengths, converted to the compressed string). No sum can wrap
+    around: each run is checked against h*w before any is added up (list counts as Python
+    integers of any size, compressed values of at most 7 characters).
     Args:
         expected_size: (height, width) the mask must have, e.g. its image's size.
     Raises:
         RLEError: what is wrong, e.g. a missing key, a bad size, a size other than
-            ``expected_size``, an invalid character, a truncated value, a negative run or run
-            lengths that do not add up to h * w.
+            ``expected_size``, an invalid character, a truncated or over-long value, a negative
+            run, a run longer than the mask, or run lengths that do not add up to h * w.
     """
     return _validate(rle, expected_size)[0]
 
 
-def checked(rle: object, expected_size: tuple[int, int]) -> tuple[dict[str, Any], int]:
-    """``validate`` and ``area`` in one parse, for readers of stored masks that must not trust
-    them (exports, training data): (the normalised RLE, its foreground pixel count).
+def checked(rle: object, expected_size: tuple[int, int]) -> CheckedRLE:
+    """``validate``, ``area`` and ``bbox_xywh`` in one parse, for every way in (the API,
+    imports) and for readers of stored masks that must not trust them (exports, training
+    data, ``check_masks``).
 
     Raises:
         RLEError: as ``validate``.
     """
     valid, runs = _validate(rle, expected_size)
-    return valid, int(runs[1::2].sum())
+    return CheckedRLE(valid, int(runs[1::2].sum()), _bbox(runs, valid["size"][0]))
+
+
+def _bbox(runs: np.ndarray, h: int) -> list[float]:
+    """Tight [x, y, w, h] of canonical runs (no empty foreground run) of a mask h pixels tall."""
+    ends = np.cumsum(runs)  # at most h*w: exact in int64
+    last = ends[1::2] - 1  # last pixel of each foreground run, column-major
+    if last.size == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    first = ends[0::2][: last.size]  # and its first: where the background run before it ends
+    x0, x1 = first // h, last // h
+    if bool((x1 != x0).any()):  # a run across a column's end covers its bottom and next top
+        y0, y1 = 0, h - 1
+    else:
+        y0, y1 = int((first % h).min()), int((last % h).max())
+    left, right = int(x0[0]), int(x1[-1])  # runs come in pixel order
+    return [float(left), float(y0), float(right - left + 1), float(y1 - y0 + 1)]
 
 
 def _to_coco(rle: dict[str, Any]) -> dict[str, Any]:
     return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
 
 
-def decode(rle: object) -> np.ndarray:
-    """The mask of an RLE (validated first) as a C-contiguous bool array (H, W)."""
-    valid, runs = _validate(rle, None)
+def decode(rle: object, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The mask of an RLE (validated first, against ``expected_size`` when given) as a
+    C-contiguous bool array (H, W). Allocates the H*W mask and arrays the size of the runs,
+    nothing more, whatever the input."""
+    valid, runs = _validate(rle, expected_size)
     h, w = valid["size"]
-    values = np.arange(runs.size) % 2 == 1  # runs alternate 0s and 1s, starting with 0s
+    values = np.zeros(runs.size, bool)
+    values[1::2] = True  # runs alternate 0s and 1s, starting with 0s
     column_major = np.repeat(values, runs)
     return np.ascontiguousarray(column_major.reshape(w, h).T)
 
@@ -259,11 +360,9 @@ def area(rle: object) -> int:
 
 def bbox_xywh(rle: object) -> list[float]:
     """Tight box around the foreground as [x, y, w, h] in pixels (x right, y down, w and h in
-    whole pixels); [0, 0, 0, 0] for an empty mask."""
-    valid = validate(rle)
-    if valid["size"][0] * valid["size"][1] == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(v) for v in mask_utils.toBbox(_to_coco(valid))]
+    whole pixels); [0, 0, 0, 0] for an empty mask. The same as pycocotools' ``toBbox``."""
+    valid, runs = _validate(rle, None)
+    return _bbox(runs, valid["size"][0])
 
 
 def iou(a: object, b: object) -> float:

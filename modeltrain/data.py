@@ -2,7 +2,8 @@
 database into a folder, then training and evaluation read only that folder.
 
     <folder>/manifest.json       {"format": 1, "model_type", "encoder_key", "train": [...],
-                                  "heldout": [...]}, one record per image (``ImageRecord``)
+                                  "heldout": [...], "left_out": [...]}, one record per image
+                                  (``ImageRecord``), and the stored masks the export refused
     <folder>/embeddings/<sha>.emb  Embedding.to_bytes() of the frozen encoder (decoder-only
                                   rounds); hard links into the embedding cache where possible
 
@@ -58,10 +59,12 @@ class ImageRecord:
         return pixels
 
     def load_masks(self) -> np.ndarray:
-        """bool (N, H, W), one plane per mask."""
+        """bool (N, H, W), one plane per mask; RLEError (a ValueError) when a mask in the file
+        does not fit the image."""
         if not self.masks:
             return np.zeros((0, self.height, self.width), bool)
-        return np.stack([rle_codec.decode(m.rle).astype(bool) for m in self.masks])
+        size = (self.height, self.width)
+        return np.stack([rle_codec.decode(m.rle, expected_size=size) for m in self.masks])
 
     def load_embedding(self, folder: Path) -> Embedding:
         if self.embedding is None:
@@ -71,13 +74,15 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class RoundData:
-    """The contents of an exported round folder."""
+    """The contents of an exported round folder; ``left_out``: the stored masks the export
+    refused ({"mask_id", "image_id", "reason"}: an RLE that does not fit its image)."""
 
     folder: Path
     model_type: str
     encoder_key: str
     train: list[ImageRecord]
     heldout: list[ImageRecord]
+    left_out: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def train_masks(self) -> int:
@@ -122,6 +127,7 @@ def write_manifest(
     encoder_key: str,
     train: list[ImageRecord],
     heldout: list[ImageRecord],
+    left_out: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write manifest.json atomically (a reader never sees half a manifest)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,6 +137,7 @@ def write_manifest(
         "encoder_key": encoder_key,
         "train": [asdict(r) for r in train],
         "heldout": [asdict(r) for r in heldout],
+        "left_out": left_out or [],
     }
     tmp = folder / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(payload))
@@ -166,4 +173,5 @@ def read_round(folder: str | os.PathLike) -> RoundData:
         encoder_key=str(raw["encoder_key"]),
         train=[_record(r) for r in raw["train"]],
         heldout=[_record(r) for r in raw["heldout"]],
+        left_out=list(raw.get("left_out", [])),
     )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -110,21 +111,29 @@ def export_round(
     """Write the dataset's training and held-out masks to ``folder`` and return them read back
     with the time the export looked at the database (masks changed later are for the next
     round). With ``with_embeddings``, each training image's embedding under ``version``'s
-    encoder is placed beside them: taken from ``store`` or computed by ``embed(record)``."""
+    encoder is placed beside them: taken from ``store`` or computed by ``embed(record)``.
+    A stored mask whose RLE does not fit its image is left out, logged and listed in the
+    manifest's ``left_out`` ({"mask_id", "image_id", "reason"})."""
     until = timezone.now()
     assign_splits(dataset)  # after ``until``: every image of an exported mask has its split
     by_image: dict[int, list[MaskRecord]] = defaultdict(list)
+    left_out: list[dict[str, Any]] = []
     rows = training_masks(dataset).filter(updated_at__lte=until).order_by("image_id", "pk")
     columns = ("pk", "image_id", "rle", "image__height", "image__width")
     for mask_id, image_id, rle, height, width in rows.values_list(*columns).iterator():
         try:  # a stored row is not trusted: one that does not fit its image is left out
-            rle, _ = rle_codec.checked(rle, expected_size=(height, width))
+            rle = rle_codec.checked(rle, expected_size=(height, width)).rle
         except rle_codec.RLEError as exc:
-            logger.warning(
-                "round on %s: mask %s left out, its RLE is invalid: %s", dataset, mask_id, exc
-            )
+            left_out.append({"mask_id": mask_id, "image_id": image_id, "reason": str(exc)})
             continue
         by_image[image_id].append(MaskRecord(id=mask_id, rle=rle))
+    if left_out:
+        logger.warning(
+            "round on %s: %d masks left out, their RLE is invalid (run check_masks): %s",
+            dataset,
+            len(left_out),
+            ", ".join(f"{m['mask_id']} ({m['reason']})" for m in left_out[:20]),
+        )
     images = Image.objects.filter(pk__in=list(by_image), training_split__isnull=False)
     images = images.select_related("training_split")
     train = {i.pk: i for i in images if not i.training_split.heldout}
@@ -140,6 +149,7 @@ def export_round(
         encoder_key=version.encoder_key,
         train=train_records,
         heldout=_records(heldout, by_image),
+        left_out=left_out,
     )
     return read_round(folder), until
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tarfile
 import uuid
@@ -36,7 +35,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from annotation.models import Dataset, Image, Mask, MaskSource
-from annotation.services.coco import read_coco, segmentation_rle
+from annotation.services.coco import finite_number, read_coco, segmentation_rle
 from annotation.services.errors import InvalidInput
 from annotation.services.imports import Candidate, import_images
 from annotation.services.sa1b import IDS_FILE, MANIFEST
@@ -49,6 +48,7 @@ MAX_POINT_COORDS = 16
 
 def max_pixels() -> int:
     return settings.IMPORT_MAX_PIXELS
+
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # What our own SA-1B export writes beside the shards: not image data.
@@ -222,7 +222,7 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
     try:
         record = json.loads(pair.read_json())
         header, annotations = record["image"], record["annotations"]
-        declared = (int(header["height"]), int(header["width"]))
+        declared = (_dimension(header, "height"), _dimension(header, "width"))
         if not isinstance(annotations, list):
             raise TypeError("'annotations' is not a list")
     except (ValueError, KeyError, TypeError, tarfile.TarError, OSError) as exc:
@@ -231,8 +231,8 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
         raise _Skip("not an SA-1B JSON file: it is nested too deeply") from None
     if not (0 < declared[0] and 0 < declared[1]) or declared[0] * declared[1] > max_pixels():
         raise _Skip(
-            f"the JSON says the image is {declared[1]}x{declared[0]}: not a size this platform "
-            f"imports (at most {max_pixels()} pixels, SADE_IMPORT_MAX_PIXELS)"
+            f"the JSON says the image is {_brief(declared[1])}x{_brief(declared[0])}: not a size "
+            f"this platform imports (at most {max_pixels()} pixels, SADE_IMPORT_MAX_PIXELS)"
         )
     masks = _sa1b_masks(annotations, declared)  # checked before the image is stored
     try:
@@ -256,6 +256,22 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
         raise
 
 
+def _dimension(header: Any, key: str) -> int:
+    value = header[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"the image's {key} is not an integer: {_brief(value)}")
+    return value
+
+
+def _brief(value: Any) -> str:
+    """A value from the file for a message: its repr, cut short."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int of over 4300 digits, deep nesting
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _import_image(dataset: Dataset, name: str, data: bytes) -> tuple[Image, bool]:
     # short_side=0 keeps the size: the masks are in the file's pixel frame.
     result = import_images(dataset, [Candidate(name, read=lambda: data)], short_side=0)
@@ -269,7 +285,7 @@ def _import_image(dataset: Dataset, name: str, data: bytes) -> tuple[Image, bool
 def _sa1b_masks(annotations: list[Any], size: tuple[int, int]) -> list[dict[str, Any]]:
     masks = []
     for index, annotation in enumerate(annotations):
-        label = annotation.get("id", index) if isinstance(annotation, dict) else index
+        label = _brief(annotation.get("id", index) if isinstance(annotation, dict) else index)
         try:
             if not isinstance(annotation, dict):
                 raise rle_codec.RLEError("an annotation must be an object")
@@ -291,50 +307,53 @@ def _number(annotation: dict[str, Any], key: str) -> float | None:
     value = annotation.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise rle_codec.RLEError(f"{key} must be a number, got {value!r}")
-    return float(value)
+    number = finite_number(value)
+    if number is None:
+        raise rle_codec.RLEError(f"{key} must be a number, got {_brief(value)}")
+    return number
 
 
 def _numbers(annotation: dict[str, Any], key: str, *, pairs: bool) -> Any:
     value = annotation.get(key)
     if value is None:
         return None
-    try:
-        if pairs and len(value) > MAX_POINT_COORDS:
+    if isinstance(value, list) and pairs:
+        if len(value) > MAX_POINT_COORDS:
             raise rle_codec.RLEError(f"{key} has {len(value)} points, at most {MAX_POINT_COORDS}")
-        if pairs:
-            points = [[float(x), float(y)] for x, y in value]
-            if points and all(math.isfinite(v) for p in points for v in p):
+        if value and all(isinstance(p, list) and len(p) == 2 for p in value):
+            points = [[finite_number(x), finite_number(y)] for x, y in value]
+            if all(v is not None for p in points for v in p):
                 return points
-        elif len(value) == 4:
-            box = [float(v) for v in value]
-            if all(math.isfinite(v) for v in box):
-                return box
-    except (TypeError, ValueError):
-        pass
-    raise rle_codec.RLEError(f"{key} is malformed: {value!r}")
+    elif isinstance(value, list) and len(value) == 4:
+        box = [finite_number(v) for v in value]
+        if None not in box:
+            return box
+    raise rle_codec.RLEError(f"{key} is malformed: {_brief(value)}")
 
 
 def _store(image: Image, masks: list[dict[str, Any]], name: str, report, user: Any) -> None:
     """Write the masks not already on the image (inside the caller's transaction)."""
     new: dict[uuid.UUID, Mask] = {}
     for fields in masks:
-        rle = fields["rle"]
-        area = rle_codec.area(rle)
-        if area == 0:
+        # Checked against the image the masks land on (an SA-1B file's was its JSON's word).
+        try:
+            valid = rle_codec.checked(fields["rle"], expected_size=(image.height, image.width))
+        except rle_codec.RLEError as exc:
+            raise _Skip(f"{exc}; none of this image's masks imported") from exc
+        if valid.area == 0:
             raise _Skip("a mask is empty (no foreground pixel); none of its masks imported")
-        digest = hashlib.sha256(json.dumps(rle, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(valid.rle, sort_keys=True).encode()).hexdigest()
         client_id = uuid.uuid5(CLIENT_ID_NAMESPACE, digest)
         new[client_id] = Mask(
             image=image,
-            bbox=rle_codec.bbox_xywh(rle),
-            area=area,
+            rle=valid.rle,
+            bbox=valid.bbox,
+            area=valid.area,
             source=MaskSource.IMPORTED,
             stage=image.stage,
             author=user if getattr(user, "is_authenticated", False) else None,
             client_id=client_id,
-            **fields,
+            **{key: value for key, value in fields.items() if key != "rle"},
         )
     existing = set(
         Mask.objects.filter(image=image, client_id__in=list(new)).values_list(
@@ -404,7 +423,7 @@ def _match(dataset: Dataset, entry: dict[str, Any], name: str) -> Image:
 def _coco_masks(annotations: list[Any], image: Image) -> list[dict[str, Any]]:
     masks = []
     for index, annotation in enumerate(annotations):
-        label = annotation.get("id", index)
+        label = _brief(annotation.get("id", index))
         try:
             rle = segmentation_rle(annotation.get("segmentation"), image.height, image.width)
         except rle_codec.RLEError as exc:

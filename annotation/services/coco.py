@@ -24,7 +24,12 @@ from pycocotools import mask as mask_utils
 
 from annotation.models import Dataset
 from annotation.services.errors import InvalidInput
-from annotation.services.export_format import ExportFilters, selected_images, selected_masks
+from annotation.services.export_format import (
+    ExportFilters,
+    checked_geometry,
+    selected_images,
+    selected_masks,
+)
 from annotation.services.staging import staged_file
 from engine import rle as rle_codec
 
@@ -79,11 +84,9 @@ def export_coco(
             rows = selected_masks(filters).filter(image=image).order_by("pk")
             for row in rows.values("id", "rle", "bbox", "area"):
                 try:  # a stored row is not trusted: one that does not fit is left out
-                    segmentation, area = rle_codec.checked(row["rle"], (image.height, image.width))
-                    if area != row["area"]:
-                        raise rle_codec.RLEError(
-                            f"the stored area is {row['area']}, its RLE holds {area} pixels"
-                        )
+                    segmentation = checked_geometry(
+                        row["rle"], (image.height, image.width), row["area"], row["bbox"]
+                    )
                 except rle_codec.RLEError as exc:
                     failed.append({"mask_id": row["id"], "image_id": image.pk, "reason": str(exc)})
                     continue
@@ -111,7 +114,7 @@ def read_coco(data: bytes) -> tuple[list[dict[str, Any]], dict[Any, list[dict[st
     not COCO instances JSON at all (then nothing is imported)."""
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer of over 4300 digits
         raise InvalidInput(f"not a readable JSON file: {exc}") from exc
     except RecursionError:
         raise InvalidInput("not a readable JSON file: it is nested too deeply") from None
@@ -149,12 +152,10 @@ def _bounded_polygons(segmentation: list[Any], height: int, width: int) -> list[
         vertices += len(polygon) // 2
         if vertices > MAX_POLYGON_VERTICES:
             raise rle_codec.RLEError(f"more than {MAX_POLYGON_VERTICES} polygon vertices")
-        if not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in polygon
-        ):
+        coordinates = [finite_number(v) for v in polygon]
+        if None in coordinates:
             raise rle_codec.RLEError("polygon coordinates must be finite numbers")
-        xs, ys = [float(v) for v in polygon[0::2]], [float(v) for v in polygon[1::2]]
+        xs, ys = coordinates[0::2], coordinates[1::2]
         if min(xs) < -width or max(xs) > 2 * width or min(ys) < -height or max(ys) > 2 * height:
             raise rle_codec.RLEError(
                 f"polygon coordinates reach ({min(xs):.6g}..{max(xs):.6g}, "
@@ -163,13 +164,25 @@ def _bounded_polygons(segmentation: list[Any], height: int, width: int) -> list[
         perimeter += sum(
             max(abs(xs[i] - xs[i - 1]), abs(ys[i] - ys[i - 1])) for i in range(len(xs))
         )
-        polygons.append([float(v) for v in polygon])
+        polygons.append(coordinates)
     if perimeter > MAX_PERIMETER_FACTOR * (height + width):
         raise rle_codec.RLEError(
             f"the polygon outline is {perimeter:.0f} pixels long, more than "
             f"{MAX_PERIMETER_FACTOR}x the image's height + width"
         )
     return polygons
+
+
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float, else None (bools, strings, lists, NaN, infinities and
+    integers too large for a float are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def segmentation_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:

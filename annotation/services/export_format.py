@@ -147,9 +147,10 @@ def sa1b_annotations(
     through ``engine.rle``: ``{"size", "counts"}`` and floats), so the database hands them over
     as text and they are spliced in: decoding and re-encoding four JSON values per mask cost
     twenty times what writing the export does. Only the fields a mask lacks are computed.
-    The RLE is checked all the same (``checked_rle``): a stored row that does not fit its image
-    is left out and listed in ``failed`` ({"mask_id", "image_id", "reason"}) instead of being
-    handed to readers whose decoders trust it.
+    The RLE is checked all the same (``checked_rle``): a stored row that does not fit its image,
+    or whose area or box disagree with its RLE, is left out and listed in ``failed``
+    ({"mask_id", "image_id", "reason"}) instead of being handed to readers whose decoders
+    trust it.
     """
     query = (
         selected_masks(filters)
@@ -189,18 +190,39 @@ def sa1b_annotations(
     return out
 
 
-def checked_rle(rle_text: str, size: tuple[int, int], area: int) -> str:
-    """The stored RLE JSON of a mask of an image of ``size`` (h, w), normalised, after checking
-    it as if it came from outside: well-formed, of the image's size, runs within it, and the
-    stored ``area`` its foreground. Raises rle_codec.RLEError saying what is wrong."""
+def checked_geometry(rle: Any, size: tuple[int, int], area: Any, bbox: Any) -> dict[str, Any]:
+    """The canonical RLE of a stored mask of an image of ``size`` (h, w), after checking it as
+    if it came from outside (well-formed, of the image's size, runs within it) and its stored
+    ``area`` and ``bbox`` against it. Raises rle_codec.RLEError saying what is wrong."""
+    valid = rle_codec.checked(rle, expected_size=size)
+    if area != valid.area:
+        raise rle_codec.RLEError(f"the stored area is {area}, its RLE holds {valid.area} pixels")
+    if not same_box(bbox, valid.bbox):
+        raise rle_codec.RLEError(f"the stored box is {str(bbox)[:80]}, its RLE's is {valid.bbox}")
+    return valid.rle
+
+
+def same_box(stored: Any, box: list[float]) -> bool:
+    """Whether a stored box (JSON of any shape) is ``box``."""
+    return (
+        isinstance(stored, list)
+        and len(stored) == 4
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v == b
+            for v, b in zip(stored, box, strict=True)
+        )
+    )
+
+
+def checked_rle(rle_text: str, size: tuple[int, int], area: int, bbox_text: str) -> str:
+    """``checked_geometry`` of a row as the database hands it over (RLE and box as JSON
+    text): the RLE's JSON text, re-written only when it was not canonical (or held more)."""
     try:
-        parsed = json.loads(rle_text)
+        parsed, bbox = json.loads(rle_text), json.loads(bbox_text)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise rle_codec.RLEError(f"the stored RLE is not JSON: {exc}") from None
-    valid, actual = rle_codec.checked(parsed, expected_size=size)
-    if actual != area:
-        raise rle_codec.RLEError(f"the stored area is {area}, its RLE holds {actual} pixels")
-    return rle_text if valid["counts"] == parsed["counts"] else json.dumps(valid)
+        raise rle_codec.RLEError(f"the stored RLE or box is not JSON: {exc}") from None
+    valid = checked_geometry(parsed, size, area, bbox)
+    return rle_text if valid == parsed else json.dumps(valid)
 
 
 def _checked_rows(
@@ -208,9 +230,9 @@ def _checked_rows(
 ) -> list[tuple]:
     kept = []
     for row in rows:
-        image_id, mask_id, rle, area = row[0], row[1], row[2], row[4]
+        image_id, mask_id, rle, bbox, area = row[0], row[1], row[2], row[3], row[4]
         try:
-            rle = checked_rle(rle, sizes[image_id], area)
+            rle = checked_rle(rle, sizes[image_id], area, bbox)
         except rle_codec.RLEError as exc:
             if failed is not None:
                 failed.append({"mask_id": mask_id, "image_id": image_id, "reason": str(exc)})
@@ -248,7 +270,7 @@ def _first_positive_clicks(mask_ids: list[int]) -> dict[int, list[list[float]]]:
 
 def interior_point(rle: dict[str, Any]) -> list[list[float]]:
     """[[x, y]]: the centre of the foreground pixel farthest from the background."""
-    mask = rle_codec.decode(rle)
+    mask = rle_codec.decode(rle)  # checked already (``checked_rle``); decode checks again
     # Pad so the image border counts as background: a mask touching it is not "deep" there.
     distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)

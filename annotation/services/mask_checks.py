@@ -16,14 +16,15 @@ reported).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from annotation.models import Dataset, Mask
+from annotation.services.export_format import same_box
 from engine import rle as rle_codec
 
 PAGE = 1000
+EDITED_MEANWHILE = " (edited or deleted meanwhile: left alone)"
 
 
 @dataclass
@@ -65,24 +66,25 @@ def _check(row: tuple, report: MaskCheckReport, fix: bool) -> None:
     mask_id, image_id, version, rle, area, bbox, height, width = row
     entry = {"mask_id": mask_id, "image_id": image_id}
     try:
-        valid, actual = rle_codec.checked(rle, expected_size=(height, width))
-        if actual == 0:
+        valid = rle_codec.checked(rle, expected_size=(height, width))
+        if valid.area == 0:
             raise rle_codec.RLEError("the mask is empty (no foreground pixel)")
     except rle_codec.RLEError as exc:
         report.invalid.append({**entry, "reason": str(exc)})
-        if fix:
-            Mask.objects.filter(pk=mask_id, version=version).delete()
+        if fix and not Mask.objects.filter(pk=mask_id, version=version).delete()[0]:
+            report.invalid[-1]["reason"] += EDITED_MEANWHILE
         return
-    box = rle_codec.bbox_xywh(valid)
     problems = []
-    if json.dumps(valid, sort_keys=True) != json.dumps(rle, sort_keys=True):
+    if valid.rle != rle:
         problems.append("the RLE is not in canonical form")
-    if area != actual:
-        problems.append(f"the stored area is {area}, the RLE holds {actual} pixels")
-    if [float(v) for v in bbox or []] != box:
-        problems.append(f"the stored box is {bbox}, the RLE's is {box}")
+    if area != valid.area:
+        problems.append(f"the stored area is {area}, the RLE holds {valid.area} pixels")
+    if not same_box(bbox, valid.bbox):
+        problems.append(f"the stored box is {str(bbox)[:80]}, the RLE's is {valid.bbox}")
     if not problems:
         return
     report.inconsistent.append({**entry, "reason": "; ".join(problems)})
-    if fix:
-        Mask.objects.filter(pk=mask_id, version=version).update(rle=valid, area=actual, bbox=box)
+    if fix and not Mask.objects.filter(pk=mask_id, version=version).update(
+        rle=valid.rle, area=valid.area, bbox=valid.bbox
+    ):
+        report.inconsistent[-1]["reason"] += EDITED_MEANWHILE

@@ -188,14 +188,16 @@ def delete_mask(mask: Mask, user: AbstractBaseUser, *, expected_version: int) ->
 
 
 def _geometry(image: Image, rle: Any) -> tuple[dict[str, Any], list[float], int]:
+    """(canonical RLE, box, area) of a mask from outside, checked against its image (so the
+    area is at most height x width and the box inside the image); InvalidInput naming what is
+    wrong."""
     try:
-        rle = rle_codec.validate(rle, expected_size=(image.height, image.width))
+        valid = rle_codec.checked(rle, expected_size=(image.height, image.width))
     except rle_codec.RLEError as exc:
         raise InvalidInput(f"invalid rle: {exc}") from exc
-    area = rle_codec.area(rle)
-    if area == 0:
+    if valid.area == 0:
         raise InvalidInput("the mask is empty (no foreground pixel)")
-    return rle, rle_codec.bbox_xywh(rle), area
+    return valid.rle, valid.bbox, valid.area
 
 
 def _check_source(image: Image, user: AbstractBaseUser, source: str) -> None:

@@ -13,14 +13,20 @@ from annotation.services.mask_checks import check_stored_masks
 class Command(BaseCommand):
     help = (
         "Check every stored mask's RLE against its image (as if it came from outside) and its "
-        "stored area and box against the RLE. Without --fix only reports; with --fix deletes "
-        "masks whose RLE is invalid (nothing can be recovered from it) and rewrites the area, "
-        "box and canonical RLE of the inconsistent ones. Exits 1 when problems remain unfixed."
+        "stored area and box against the RLE, in pages of 1000 rows. By default a dry run: it "
+        "only reports (counts and mask ids) and changes nothing. With --fix it deletes masks "
+        "whose RLE is invalid or empty (nothing can be recovered from it) and rewrites the "
+        "area, box and canonical RLE of the inconsistent ones. Exits 1 when problems were "
+        "found and not fixed."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dataset", help="only this dataset (name or id)")
-        parser.add_argument("--fix", action="store_true", help="delete or repair what is found")
+        parser.add_argument(
+            "--fix",
+            action="store_true",
+            help="delete the invalid masks and repair the inconsistent ones (default: dry run)",
+        )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args, **options) -> None:
