@@ -68,6 +68,8 @@ MIDDLEWARE = [
     # redirect (Docker probes it over plain HTTP on the container's own address), and an
     # oversized body is refused before anything reads it.
     "deploy.health.HealthCheckMiddleware",
+    # Outside the rest: any error answer under /api/ is JSON, whoever made it.
+    "deploy.api_errors.ApiJsonErrorsMiddleware",
     "deploy.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,13 +149,25 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("SADE_MAX_UPLOAD_FILES", 1000)
 CELERY_WORKER_CONCURRENCY = env_int("SADE_WORKER_CONCURRENCY", 0) or None
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers a request without credentials with the first class's challenge,
+    # so clients get 401 + WWW-Authenticate: Token (session authentication has none: 403).
+    # The pages' fetch() calls still sign in by session, with the CSRF token.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # No input gets a 500: bounded JSON nesting, bounded ?limit=/?offset=, JSON error bodies
+    # with a "detail" (annotation.api.parsers, .pagination, .errors), all documented in the
+    # schema (annotation.api.schema).
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "annotation.api.schema.ApiAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "annotation.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     # Client addresses for the per-address throttles (sign-in): behind deploy/Caddyfile the
     # proxy's X-Forwarded-For entry, else the peer itself (a client-sent header is not trusted).
@@ -242,6 +256,7 @@ if PRODUCTION and "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
 # Periodic bookkeeping, run by `celery -A deploy.celery beat` (one per installation).
 CELERY_BEAT_SCHEDULE = {
     "expire-holds": {"task": "annotation.expire_holds", "schedule": 300.0},
+    "fail-lost-jobs": {"task": "annotation.fail_lost_jobs", "schedule": 900.0},
 }
 
 # --- The engine -----------------------------------------------------------------------------------

@@ -12,3 +12,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("frontend.urls")),
 ]
+
+# A form over the size limits, refused by Django outside a DRF view, is a 413 (JSON under /api/).
+handler400 = "deploy.api_errors.bad_request"

@@ -21,7 +21,9 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
-from annotation.services import access
+from annotation.api.schema import error_responses
+from annotation.api.serializers import id_field
+from annotation.services import access, jobs
 from modeltrain import rounds, versions, visibility
 from modeltrain.models import ModelVersion, TrainingRound
 
@@ -90,7 +92,7 @@ class TrainingRoundSerializer(serializers.ModelSerializer):
 
 
 class TrainingRoundLaunchSerializer(serializers.Serializer):
-    dataset = serializers.IntegerField(min_value=1)
+    dataset = id_field()
     mode = serializers.ChoiceField(choices=["auto", "decoder", "full"], required=False)
     promotion = serializers.ChoiceField(choices=TrainingRound.Promotion.values, required=False)
     options = serializers.DictField(
@@ -108,14 +110,23 @@ class ModelVersionViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
         # outsider learns no other dataset's name, counts or metrics. Staff see all.
         return visibility.visible_versions(self.request.user).select_related("training_round")
 
-    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: ModelVersionSerializer, **error_responses(409, c409="cannot promote")},
+    )
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk=None) -> Response:
         """Make this version the active one (staff); re-embeds images if its encoder differs."""
         version = versions.promote_version(self.get_object(), request.user)
         return Response(ModelVersionSerializer(version).data)
 
-    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: ModelVersionSerializer,
+            **error_responses(409, c409="the active version has no parent"),
+        },
+    )
     @action(detail=False, methods=["post"])
     def rollback(self, request: Request) -> Response:
         """Activate the parent of the active version (staff); 409 when it has none."""
@@ -135,13 +146,23 @@ class TrainingRoundViewSet(
     serializer_class = TrainingRoundSerializer
 
     def get_queryset(self):
+        if self.action in ("list", "retrieve") and not getattr(self, "swagger_fake_view", False):
+            jobs.fail_lost(TrainingRound)  # a round whose worker is gone reads as failed
         queryset = rounds.visible_rounds(self.request.user)
         dataset = id_param(self.request.query_params, "dataset")
         if self.action == "list" and dataset is not None:
             queryset = queryset.filter(dataset_id=dataset)
         return queryset
 
-    @extend_schema(request=TrainingRoundLaunchSerializer, responses={202: TrainingRoundSerializer})
+    @extend_schema(
+        request=TrainingRoundLaunchSerializer,
+        responses={
+            202: TrainingRoundSerializer,
+            **error_responses(
+                404, 409, c404="no such dataset", c409="a round is already queued or running"
+            ),
+        },
+    )
     def create(self, request: Request) -> Response:
         """Launch a round on a dataset from the active version (staff); 202, a gpu worker
         runs it."""
@@ -160,7 +181,13 @@ class TrainingRoundViewSet(
         run.refresh_from_db()
         return Response(TrainingRoundSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses=TrainingRoundSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: TrainingRoundSerializer,
+            **error_responses(409, c409="the round is not queued or running"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Stop a queued or running round (staff); no version is made."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from annotation.api.serializers import id_field
 from annotation.models import AutomaticPass, Stage
 
 
@@ -40,7 +41,7 @@ class AutomaticPassLaunchSerializer(serializers.Serializer):
         choices=AutomaticPass.Kind.choices, default=AutomaticPass.Kind.AUTOMATIC
     )
     image_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=id_field(),
         required=False,
         max_length=1_000_000,
         help_text="the images to segment; leave out to take every image of a stage",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -26,12 +27,19 @@ class ServiceErrorMixin:
         return super().handle_exception(exc)  # type: ignore[misc]
 
 
+# Ids are the database's signed 64-bit integers: a larger number is no object's id, and
+# SQLite cannot even bind it in a query (OverflowError).
+MAX_ID = 2**63 - 1
+
+
 def get_visible(queryset: QuerySet, pk: Any) -> Model:
     """The object with this id among those the user may see, else 404."""
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise serializers.ValidationError({"id": f"{pk!r} is not an id"}) from None
+        raise serializers.ValidationError({"id": f"{str(pk)[:40]!r} is not an id"}) from None
+    if not 0 < pk <= MAX_ID:
+        raise Http404(f"no object with id {pk}")
     return get_object_or_404(queryset, pk=pk)
 
 
@@ -46,15 +54,19 @@ def choice_param(params: Any, name: str, choices: list[Any], cast: type = str) -
         value = None
     if value not in choices:
         allowed = ", ".join(str(c) for c in choices)
-        raise serializers.ValidationError({name: f"{raw!r} is not one of {allowed}"})
+        raise serializers.ValidationError({name: f"{raw[:40]!r} is not one of {allowed}"})
     return value
 
 
 def id_param(params: Any, name: str) -> int | None:
+    """An optional id in the query: a whole number from 1 to MAX_ID, else 400."""
     raw = params.get(name)
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
-        raise serializers.ValidationError({name: f"{raw!r} is not an id"}) from None
+        value = 0
+    if not 0 < value <= MAX_ID:
+        raise serializers.ValidationError({name: f"{raw[:40]!r} is not an id"})
+    return value

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework import serializers
 
+from annotation.api.base import MAX_ID
 from annotation.models import (
     AnnotatorSession,
     Dataset,
@@ -27,8 +28,16 @@ from annotation.models import (
 from annotation.services.access import role_in
 
 MAX_SECONDS = 24 * 3600
+# PositiveIntegerField's range on every database backend.
+MAX_POSITIVE_INT = 2**31 - 1
 # A model-made mask comes from one grid point; a few allow for merged proposals.
 MAX_POINT_COORDS = 16
+
+
+def id_field(**kwargs: Any) -> serializers.IntegerField:
+    """An object's id in a body: within the database's range, so a huge number is a 400 and
+    never reaches a query it would overflow."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -119,7 +128,10 @@ class ImageSerializer(serializers.ModelSerializer):
 
 class UploadOptionsSerializer(serializers.Serializer):
     short_side = serializers.IntegerField(
-        min_value=0, required=False, help_text="downscale so the shorter side is at most this"
+        min_value=0,
+        max_value=MAX_POSITIVE_INT,
+        required=False,
+        help_text="downscale so the shorter side is at most this",
     )
 
 
@@ -137,7 +149,7 @@ class ImportReportSerializer(serializers.Serializer):
 
 class ImportPathSerializer(serializers.Serializer):
     path = serializers.CharField(max_length=1000)
-    short_side = serializers.IntegerField(min_value=0, required=False)
+    short_side = serializers.IntegerField(min_value=0, max_value=MAX_POSITIVE_INT, required=False)
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
@@ -154,9 +166,7 @@ class StageSerializer(serializers.Serializer):
 
 
 class BulkStageSerializer(StageSerializer):
-    image_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=100_000
-    )
+    image_ids = serializers.ListField(child=id_field(), min_length=1, max_length=100_000)
 
 
 class NextImageSerializer(serializers.Serializer):
@@ -216,7 +226,9 @@ class PromptSerializer(serializers.ModelSerializer):
         child=serializers.IntegerField(min_value=0, max_value=1), required=False, default=list
     )
     box = box_field()
-    chosen_index = serializers.IntegerField(min_value=0, max_value=2, required=False)
+    chosen_index = serializers.IntegerField(
+        min_value=0, max_value=2, required=False, allow_null=True
+    )
 
     class Meta:
         model = MaskPrompt
@@ -224,7 +236,7 @@ class PromptSerializer(serializers.ModelSerializer):
 
 
 class MaskSerializer(serializers.ModelSerializer):
-    prompt = PromptSerializer(read_only=True)
+    prompt = PromptSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Mask
@@ -256,12 +268,12 @@ class MaskSerializer(serializers.ModelSerializer):
 
 
 class MaskCreateSerializer(serializers.Serializer):
-    image = serializers.IntegerField(min_value=1)
+    image = id_field()
     rle = serializers.JSONField(help_text='COCO RLE {"size": [h, w], "counts": str or [int]}')
     source = serializers.ChoiceField(choices=MaskSource.choices, default=MaskSource.MANUAL)
     client_id = serializers.UUIDField(required=False, allow_null=True)
-    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    session = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    model_version = id_field(required=False, allow_null=True)
+    session = id_field(required=False, allow_null=True)
     seconds_spent = FiniteFloatField(min_value=0, max_value=MAX_SECONDS, default=0.0)
     predicted_iou = unit_score_field("the model's IoU estimate of the mask, 0..1")
     stability_score = unit_score_field("the mask's stability score, 0..1")
@@ -279,6 +291,7 @@ class MaskCreateSerializer(serializers.Serializer):
 class MaskUpdateSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1,
+        max_value=MAX_POSITIVE_INT,
         required=False,
         help_text="the version the edit started from (or send it as an If-Match header)",
     )
@@ -288,7 +301,7 @@ class MaskUpdateSerializer(serializers.Serializer):
 
 
 class MaskKeepSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, required=False)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_POSITIVE_INT, required=False)
 
 
 class SessionSerializer(serializers.ModelSerializer):
@@ -309,7 +322,7 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class SessionStartSerializer(serializers.Serializer):
-    image = serializers.IntegerField(min_value=1)
+    image = id_field()
 
 
 class HeartbeatSerializer(serializers.Serializer):

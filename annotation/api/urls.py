@@ -1,8 +1,7 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from annotation.api.views.account import MeView, ModelStatusView
+from annotation.api.views.account import MeView, ModelStatusView, TokenView
 from annotation.api.views.automatic import AutomaticPassViewSet, DatasetAutomaticPassesView
 from annotation.api.views.datasets import DatasetViewSet, ImportJobViewSet
 from annotation.api.views.everything import EverythingView
@@ -27,7 +26,7 @@ router.register("exports", ExportViewSet, basename="export")
 router.register("automatic-passes", AutomaticPassViewSet, basename="automaticpass")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
     path("model/", ModelStatusView.as_view(), name="api-model"),
     path(

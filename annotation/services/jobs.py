@@ -145,10 +145,13 @@ def fail_lost_jobs(jobs: QuerySet, hard_limit: int) -> int:
     now = timezone.now()
     cutoff = now - timedelta(seconds=hard_limit + LOST_MARGIN_SECONDS)
     lost = Q(started_at__lt=cutoff) | Q(started_at__isnull=True, created_at__lt=cutoff)
-    count = (
-        jobs.filter(lost, status=JobStatus.RUNNING)
-        .order_by()
-        .update(status=JobStatus.FAILED, finished_at=now, error=lost_message(hard_limit))
+    candidates = jobs.filter(lost, status=JobStatus.RUNNING).order_by()
+    # Read first: an UPDATE matching nothing still takes SQLite's write lock, and this runs on
+    # every read of the job lists.
+    if not candidates.exists():
+        return 0
+    count = candidates.update(
+        status=JobStatus.FAILED, finished_at=now, error=lost_message(hard_limit)
     )
     if count:
         logger.warning("%d lost %s job(s) marked failed", count, jobs.model.__name__)

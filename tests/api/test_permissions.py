@@ -27,7 +27,8 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-ANON = (401, 403)
+# Without credentials: 401 with the scheme to use (WWW-Authenticate: Token), never a bare 403.
+ANON = (401,)
 
 
 SMALL_PASS = {"points_per_side": 2, "crop_n_layers": 0}
@@ -314,6 +315,20 @@ CASES = [
         lambda c: {},
     ),
     Case(
+        "cancel export",
+        "post",
+        lambda c: f"/api/exports/{c.export.pk}/cancel/",
+        (404, 404, 409),  # the case's export is done already
+        lambda c: {},
+    ),
+    Case(
+        "cancel import job",
+        "post",
+        lambda c: f"/api/import-jobs/{c.job.pk}/cancel/",
+        (404, 404, 200),
+        lambda c: {},
+    ),
+    Case(
         "resume pass",
         "post",
         lambda c: f"/api/automatic-passes/{c.automatic_pass.pk}/resume/",
@@ -399,6 +414,7 @@ def test_endpoint_permissions(
     if who == "anonymous":
         assert response.status_code in ANON, response.content
         assert "credentials were not provided" in response.json()["detail"]
+        assert response["WWW-Authenticate"] == "Token"
         return
     expected = dict(zip(["annotator", "outsider", "admin"], case.expected, strict=True))[who]
     assert response.status_code == expected, response.content[:500]

@@ -109,3 +109,16 @@ def test_a_task_delivered_again_after_its_job_was_found_lost_does_nothing(datase
     assert tasks.run_export.delay(export.pk).get() == "failed"
     export.refresh_from_db()
     assert GONE in export.error
+
+
+def test_a_lost_training_round_reads_as_failed_through_the_api(
+    admin_client, dataset, tiny_model, settings
+):
+    long_ago = timezone.now() - timedelta(seconds=settings.TRAINING_TASK_TIME_LIMIT + 3600)
+    run = TrainingRound.objects.create(
+        dataset=dataset, parent=tiny_model, status="running", started_at=long_ago
+    )
+
+    answer = admin_client.get(f"/api/training-rounds/{run.pk}/").json()
+
+    assert answer["status"] == "failed" and GONE in answer["error"]

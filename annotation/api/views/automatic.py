@@ -15,8 +15,11 @@ from annotation.api.automatic_serializers import (
     AutomaticPassSerializer,
 )
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
+from annotation.api.schema import error_responses
 from annotation.models import AutomaticPass
 from annotation.services import access, automatic
+
+NOT_RUNNING = "the pass is not queued or running"
 
 
 class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
@@ -63,14 +66,23 @@ class AutomaticPassViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
             passes = passes.filter(dataset_id=dataset)
         return passes
 
-    @extend_schema(request=None, responses=AutomaticPassSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: AutomaticPassSerializer, **error_responses(409, c409=NOT_RUNNING)},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Stop a queued or running pass; masks already written stay."""
         run = automatic.cancel_automatic_pass(self.get_object(), request.user)
         return Response(AutomaticPassSerializer(run).data)
 
-    @extend_schema(request=None, responses={202: AutomaticPassSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: AutomaticPassSerializer,
+            **error_responses(409, c409="every image of the pass is done"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk=None) -> Response:
         """Queue again the images not done (failed ones included)."""

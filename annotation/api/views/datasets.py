@@ -13,9 +13,10 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, get_visible
+from annotation.api.schema import error_responses
 from annotation.api.views.images import filter_images
-from annotation.models import DatasetMembership
-from annotation.services import access, imports, storage, work
+from annotation.models import DatasetMembership, ImportJob
+from annotation.services import access, imports, jobs, storage, work
 from annotation.services.errors import InvalidInput
 
 
@@ -30,7 +31,8 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         access.require_staff(self.request.user, "create datasets")
-        serializer.save()
+        # The answer has the same fields as a read: a new dataset has no images yet.
+        serializer.save().image_count = 0
 
     def perform_update(self, serializer):
         access.require_admin(self.request.user, serializer.instance, "change it")
@@ -86,7 +88,11 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         request=s.NextImageSerializer,
-        responses={200: s.ImageSerializer, 204: OpenApiResponse(description="nothing left")},
+        responses={
+            200: s.ImageSerializer,
+            204: OpenApiResponse(description="nothing left"),
+            **error_responses(409, c409="too many annotators claiming at once; try again"),
+        },
     )
     @action(detail=True, methods=["post"], url_path="next-image")
     def next_image(self, request: Request, pk=None) -> Response:
@@ -101,9 +107,12 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
 
     @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True))
     @extend_schema(
-        methods=["POST"], request=s.MembershipWriteSerializer, responses=s.MembershipSerializer
+        methods=["POST"],
+        request=s.MembershipWriteSerializer,
+        responses={201: s.MembershipSerializer},
     )
-    @action(detail=True, methods=["get", "post"], url_path="members")
+    # One page: a dataset has few members, and the answer is a plain list.
+    @action(detail=True, methods=["get", "post"], url_path="members", pagination_class=None)
     def members(self, request: Request, pk=None) -> Response:
         """Members and their roles (admins); POST adds a member or changes their role."""
         dataset = self.get_object()
@@ -160,9 +169,25 @@ def _report_status(report: imports.ImportReport) -> int:
 
 
 class ImportJobViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
-    """Server-side imports and their reports, for the admins of their datasets."""
+    """Server-side imports and their reports, for the admins of their datasets. One whose
+    worker is gone reads as failed, not running forever."""
 
     serializer_class = s.ImportJobSerializer
 
     def get_queryset(self):
+        if self.action in ("list", "retrieve") and not getattr(self, "swagger_fake_view", False):
+            jobs.fail_lost(ImportJob)
         return access.visible_import_jobs(self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.ImportJobSerializer,
+            **error_responses(409, c409="the import is not queued or running: it has ended"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        """Stop a queued or running import; the images imported until then stay."""
+        job = imports.cancel_import_job(self.get_object(), request.user)
+        return Response(s.ImportJobSerializer(job).data)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from annotation.api.annotator_serializers import EverythingAnswerSerializer, EverythingSerializer
 from annotation.api.base import ServiceErrorMixin, get_visible
+from annotation.api.schema import error_responses
 from annotation.api.throttles import EverythingRateThrottle
 from annotation.models import Role
 from annotation.services import access, everything
@@ -20,7 +21,13 @@ from modeltrain import visibility
 class EverythingView(ServiceErrorMixin, APIView):
     throttle_classes = [EverythingRateThrottle]
 
-    @extend_schema(request=EverythingSerializer, responses=EverythingAnswerSerializer)
+    @extend_schema(
+        request=EverythingSerializer,
+        responses={
+            200: EverythingAnswerSerializer,
+            **error_responses(409, c409="the image's file cannot be read or embedded"),
+        },
+    )
     def post(self, request: Request, image_id: int) -> Response:
         """Every mask the model finds on the image with a points_per_side grid (whole image, no
         crops), computed now and not stored: the annotation tool's "Everything". Members of the

@@ -19,11 +19,14 @@ from rest_framework.views import APIView
 from annotation.api import export_serializers as s
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
 from annotation.api.files import file_response
-from annotation.services import access, exports
+from annotation.api.schema import error_responses
+from annotation.models import Export
+from annotation.services import access, exports, jobs
 from annotation.services.annotation_imports import import_annotation_file
 from annotation.services.stats import dataset_stats
 
 CONTENT_TYPES = {".tar": "application/x-tar", ".json": "application/json"}
+NOT_ACTIVE = "the job is not queued or running: it has already ended"
 
 
 class DatasetExportsView(ServiceErrorMixin, APIView):
@@ -34,6 +37,7 @@ class DatasetExportsView(ServiceErrorMixin, APIView):
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset = get_visible(access.visible_datasets(request.user), dataset_id)
         access.require_admin(request.user, dataset, "see exports")
+        jobs.fail_lost(Export)
         return Response(s.ExportSerializer(dataset.exports.all(), many=True).data)
 
     @extend_schema(request=s.ExportRequestSerializer, responses={202: s.ExportSerializer})
@@ -54,12 +58,24 @@ class DatasetExportsView(ServiceErrorMixin, APIView):
 
 class ExportViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     """Exports of the datasets the user administers, with their progress (images written of
-    the total)."""
+    the total). One whose worker is gone reads as failed, not running forever."""
 
     serializer_class = s.ExportSerializer
 
     def get_queryset(self):
+        if self.action in ("list", "retrieve") and not getattr(self, "swagger_fake_view", False):
+            jobs.fail_lost(Export)
         return exports.visible_exports(self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.ExportSerializer, **error_responses(409, c409=NOT_ACTIVE)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        """Stop a queued or running export; its partial files are removed."""
+        export = exports.cancel_export(self.get_object(), request.user)
+        return Response(s.ExportSerializer(export).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("shard", int, description="SA-1B shard number")],

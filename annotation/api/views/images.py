@@ -14,12 +14,14 @@ from rest_framework.response import Response
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, choice_param, id_param
 from annotation.api.files import file_response
+from annotation.api.schema import error_responses
 from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
 from annotation.services import access, embeddings, predict, storage, work
 from annotation.services.errors import Conflict
 from modeltrain import visibility
 
+NOT_HELD = "you do not hold the image"
 FILTERS = [
     OpenApiParameter("dataset", int, description="dataset id"),
     OpenApiParameter("stage", int, enum=Stage.values),
@@ -67,7 +69,12 @@ class ImageViewSet(
         access.require_admin(self.request.user, instance.dataset, "delete images")
         storage.delete_images([instance])
 
-    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "image/*"): OpenApiTypes.BINARY,
+            **error_responses(409, c409="the image's file is missing from the server's storage"),
+        }
+    )
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk=None):
         """The stored image file (EXIF orientation applied: its pixels are the masks' frame)."""
@@ -79,7 +86,13 @@ class ImageViewSet(
         response["Cache-Control"] = "private, max-age=86400"
         return response
 
-    @extend_schema(request=s.PredictSerializer, responses=s.PredictAnswerSerializer)
+    @extend_schema(
+        request=s.PredictSerializer,
+        responses={
+            200: s.PredictAnswerSerializer,
+            **error_responses(409, c409="the image's embedding cannot be computed"),
+        },
+    )
     @action(detail=True, methods=["post"], throttle_classes=[PredictRateThrottle])
     def predict(self, request: Request, pk=None) -> Response:
         """Up to three masks (COCO RLE) with predicted IoU for point (+/-) and box prompts,
@@ -91,7 +104,10 @@ class ImageViewSet(
         answer = predict.predict(image, request.user, **body.validated_data)
         return Response({**answer, "model": visibility.shown_to(request.user, answer["model"])})
 
-    @extend_schema(request=s.ReleaseSerializer, responses=s.ImageSerializer)
+    @extend_schema(
+        request=s.ReleaseSerializer,
+        responses={200: s.ImageSerializer, **error_responses(409, c409=NOT_HELD)},
+    )
     @action(detail=True, methods=["post"])
     def release(self, request: Request, pk=None) -> Response:
         """Give back an image you hold (skip=true sets it aside)."""
@@ -101,7 +117,9 @@ class ImageViewSet(
         image = work.release_image(image, request.user, skip=body.validated_data["skip"])
         return Response(s.ImageSerializer(image).data)
 
-    @extend_schema(request=None, responses=s.ImageSerializer)
+    @extend_schema(
+        request=None, responses={200: s.ImageSerializer, **error_responses(409, c409=NOT_HELD)}
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk=None) -> Response:
         """Mark an image you hold as done in its stage."""

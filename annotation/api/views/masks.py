@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -10,10 +10,14 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, choice_param, get_visible, id_param
+from annotation.api.schema import error_responses
 from annotation.models import AnnotatorSession, MaskSource
 from annotation.services import access, masks
 from annotation.services.errors import InvalidInput, PreconditionRequired
 from modeltrain.models import ModelVersion
+
+# An edit names the version it started from: 409 when stale, 428 when it names none.
+CHANGE_RESPONSES = {200: s.MaskSerializer, **error_responses(409, 428)}
 
 # Mask.version is a PositiveIntegerField: anything larger cannot be a version of a stored mask.
 MAX_VERSION = 2**31 - 1
@@ -54,7 +58,16 @@ class MaskViewSet(
             queryset = queryset.filter(source=source)
         return queryset.order_by("pk")
 
-    @extend_schema(request=s.MaskCreateSerializer, responses={201: s.MaskSerializer})
+    @extend_schema(
+        request=s.MaskCreateSerializer,
+        responses={
+            201: s.MaskSerializer,
+            200: OpenApiResponse(
+                s.MaskSerializer, description="the mask already stored with this client_id"
+            ),
+            **error_responses(404, c404="no such image among those the user may see"),
+        },
+    )
     def create(self, request: Request) -> Response:
         body = s.MaskCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -77,7 +90,7 @@ class MaskViewSet(
     def retrieve(self, request: Request, pk=None) -> Response:
         return _with_etag(self.get_object())
 
-    @extend_schema(request=s.MaskUpdateSerializer, responses={200: s.MaskSerializer, 409: None})
+    @extend_schema(request=s.MaskUpdateSerializer, responses=CHANGE_RESPONSES)
     def partial_update(self, request: Request, pk=None) -> Response:
         """Change a mask. The edit names the version it started from (``version`` in the body
         or an ``If-Match`` header with the ETag); a stale version is refused with 409."""
@@ -88,7 +101,7 @@ class MaskViewSet(
         version = _expected_version(request, data.pop("version", None))
         return _with_etag(masks.update_mask(mask, request.user, expected_version=version, **data))
 
-    @extend_schema(request=s.MaskKeepSerializer, responses={200: s.MaskSerializer, 409: None})
+    @extend_schema(request=s.MaskKeepSerializer, responses=CHANGE_RESPONSES)
     @action(detail=True, methods=["post"])
     def keep(self, request: Request, pk=None) -> Response:
         """Keep a pre-filled mask as the model made it (stage 2)."""
@@ -98,7 +111,7 @@ class MaskViewSet(
         version = _expected_version(request, body.validated_data.get("version"))
         return _with_etag(masks.keep_prefilled_mask(mask, request.user, expected_version=version))
 
-    @extend_schema(request=s.MaskUpdateSerializer, responses=s.MaskSerializer)
+    @extend_schema(request=s.MaskUpdateSerializer, responses=CHANGE_RESPONSES)
     def update(self, request: Request, pk=None) -> Response:
         return self.partial_update(request, pk)
 

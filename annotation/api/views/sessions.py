@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -10,7 +10,13 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, get_visible
+from annotation.api.schema import error_responses
 from annotation.services import access, sessions
+
+SESSION_CHANGE = {
+    200: s.SessionSerializer,
+    **error_responses(409, c409="the session is finished; start a new one"),
+}
 
 
 class SessionViewSet(
@@ -27,7 +33,14 @@ class SessionViewSet(
     def get_queryset(self):
         return access.visible_sessions(self.request.user)
 
-    @extend_schema(request=s.SessionStartSerializer, responses={201: s.SessionSerializer})
+    @extend_schema(
+        request=s.SessionStartSerializer,
+        responses={
+            201: s.SessionSerializer,
+            200: OpenApiResponse(s.SessionSerializer, description="your open session there"),
+            **error_responses(404, c404="no such image among those the user may see"),
+        },
+    )
     def create(self, request: Request) -> Response:
         body = s.SessionStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -38,7 +51,7 @@ class SessionViewSet(
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(request=s.HeartbeatSerializer, responses=s.SessionSerializer)
+    @extend_schema(request=s.HeartbeatSerializer, responses=SESSION_CHANGE)
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, pk=None) -> Response:
         """Count active time (bounded by the time since the last heartbeat) and renew the hold."""
@@ -49,7 +62,7 @@ class SessionViewSet(
         )
         return Response(s.SessionSerializer(session).data)
 
-    @extend_schema(request=s.HeartbeatSerializer, responses=s.SessionSerializer)
+    @extend_schema(request=s.HeartbeatSerializer, responses=SESSION_CHANGE)
     @action(detail=True, methods=["post"])
     def finish(self, request: Request, pk=None) -> Response:
         body = s.HeartbeatSerializer(data=request.data)
