@@ -60,13 +60,20 @@ def choice_param(params: Any, name: str, choices: list[Any], cast: type = str) -
 
 def id_param(params: Any, name: str) -> int | None:
     """An optional id in the query: a whole number from 1 to MAX_ID, else 400."""
+    return number_param(params, name, minimum=1, what="an id")
+
+
+def number_param(
+    params: Any, name: str, *, minimum: int = 0, what: str = "a whole number from 0"
+) -> int | None:
+    """An optional whole number in the query, from ``minimum`` to MAX_ID, else 400."""
     raw = params.get(name)
     if raw in (None, ""):
         return None
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        value = 0
-    if not 0 < value <= MAX_ID:
-        raise serializers.ValidationError({name: f"{raw[:40]!r} is not an id"})
+        value = minimum - 1
+    if not minimum <= value <= MAX_ID:
+        raise serializers.ValidationError({name: f"{raw[:40]!r} is not {what}"})
     return value

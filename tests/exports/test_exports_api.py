@@ -93,8 +93,11 @@ def test_download_manifest_and_each_shard(done_export, client_for, dataset_admin
     assert 'filename="sa_000001.tar"' in response["Content-Disposition"]
     with tarfile.open(fileobj=io.BytesIO(b"".join(response.streaming_content))) as archive:
         assert len(archive.getnames()) == 2  # the last image, jpg + json
+    first = client.get(url, {"shard": 0})
+    assert first.status_code == 200 and 'filename="sa_000000.tar"' in first["Content-Disposition"]
     assert client.get(url, {"shard": 2}).status_code == 400
     assert client.get(url, {"shard": "x"}).status_code == 400
+    assert client.get(url, {"shard": -1}).status_code == 400
 
 
 def test_download_of_an_unfinished_export_is_a_conflict(dataset, client_for, dataset_admin):

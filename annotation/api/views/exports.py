@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api import export_serializers as s
-from annotation.api.base import ServiceErrorMixin, get_visible, id_param
+from annotation.api.base import ServiceErrorMixin, get_visible, number_param
 from annotation.api.files import file_response
 from annotation.api.schema import error_responses
 from annotation.models import Export
@@ -85,7 +85,7 @@ class ExportViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     def download(self, request: Request, pk=None):
         """A finished export's file: SA-1B manifest, SA-1B shard ?shard=N, or the COCO JSON."""
         export = self.get_object()
-        path = exports.export_file(export, id_param(request.query_params, "shard"))
+        path = exports.export_file(export, number_param(request.query_params, "shard"))
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         return file_response(
             path, as_attachment=True, filename=path.name, content_type=content_type
