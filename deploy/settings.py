@@ -312,10 +312,9 @@ SPECTACULAR_SETTINGS |= {
     # Three models have a "status" field with different choices: name their enums.
     "ENUM_NAME_OVERRIDES": {
         "ImageStatusEnum": "annotation.models.ImageStatus",
-        "ImportJobStatusEnum": "annotation.models.ImportJob.Status",
         "EmbeddingStatusEnum": "annotation.models.EmbeddingStatus",
-        # Automatic passes and training rounds share one set: queued ... cancelled.
-        "JobStatusEnum": "annotation.models.AutomaticPass.Status",
+        # Imports, exports, automatic passes and training rounds share one set.
+        "JobStatusEnum": "annotation.models.JobStatus",
     },
 }
 

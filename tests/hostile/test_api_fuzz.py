@@ -74,12 +74,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 # Checks left out for one operation, and why (each is someone's open work, to be removed then).
-EXCLUDED_CHECKS = {
-    # The schema says application/octet-stream; the view serves the COCO JSON and SA-1B
-    # manifest as application/json and shards as application/x-tar. Its file,
-    # annotation/api/views/exports.py, is being changed for issue 15 (job cancel) meanwhile.
-    "GET /api/exports/{id}/download/": [content_type_conformance],
-}
+EXCLUDED_CHECKS: dict[str, list] = {}
 PASSWORD = "pw-for-tests"
 # Operations with fewer examples, and why: the schema endpoint renders the whole schema on
 # each call (about half a second) and takes nothing but ?format= and ?lang=.
@@ -284,7 +279,7 @@ def test_no_request_breaks_the_api_contract(role, world, wsgi_app, server_errors
     finally:
         run.seconds = time.monotonic() - started
 
-    assert run.operations >= 60, "the schema lost operations"
+    assert ONLY or run.operations >= 60, "the schema lost operations"
     assert not run.failures, f"{len(run.failures)} operations failed:\n\n" + "\n\n".join(
         run.failures
     )

@@ -8,7 +8,7 @@ Shards are served one by one, as the released SA-1B is: no second copy bundles t
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -78,8 +78,15 @@ class ExportViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
         return Response(s.ExportSerializer(export).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("shard", int, description="SA-1B shard number")],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("shard", int, description="SA-1B shard number, from 0")],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="the SA-1B manifest or the COCO JSON"
+            ),
+            (200, "application/x-tar"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="one SA-1B shard (?shard=N)"
+            ),
+        },
     )
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk=None):
