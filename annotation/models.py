@@ -175,7 +175,7 @@ class Mask(models.Model):
         related_name="masks",
     )
     model_version = models.ForeignKey(
-        "modeltrain.ModelVersion",
+        "registry.ModelVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -318,7 +318,7 @@ class AutomaticPass(BackgroundJob):
     )
     config = models.JSONField(help_text="every AutomaticConfig field the pass runs with")
     model_version = models.ForeignKey(
-        "modeltrain.ModelVersion", on_delete=models.PROTECT, related_name="automatic_passes"
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="automatic_passes"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total_images = models.PositiveIntegerField(default=0)

@@ -15,9 +15,10 @@ from annotation.models import Dataset, DatasetMembership, Role
 from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict, InvalidInput
 from modeltrain.exporting import assign_splits, new_training_masks
-from modeltrain.models import ModelVersion, TrainingRound
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
 from modeltrain.training import MODES, TrainConfig
+from registry.active import get_active_version
+from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 Status = TrainingRound.Status

@@ -29,11 +29,13 @@ from engine.sam import Sam
 from modeltrain.data import RoundData
 from modeltrain.evaluation import EvalImage, GroundTruth, evaluate_images
 from modeltrain.exporting import export_round
-from modeltrain.models import ModelVersion, TrainingRound, relative_checkpoint
-from modeltrain.runtime import get_predictor
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
 from modeltrain.training import Progress, TrainConfig, train
 from modeltrain.versions import better, promote_version
+from registry import visibility
+from registry.active import get_active_version
+from registry.models import ModelVersion, relative_checkpoint
+from registry.runtime import get_predictor
 
 logger = logging.getLogger(__name__)
 Status = TrainingRound.Status
@@ -251,6 +253,8 @@ def _save_version(
                 decision=decision,
                 finished_at=timezone.now(),
             )
+            # _set writes with an UPDATE, which sends no post_save: tell the registry here.
+            visibility.record_trained_on(version.pk, run.dataset_id)
             if promote:
                 promote_version(version)
     except BaseException:
