@@ -41,12 +41,7 @@ class TrainingRound(BackgroundJob):
     version it makes exists only once it has succeeded; a failed, cancelled or interrupted round
     leaves no version behind and never changes the active one."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    time_limit_setting = "TRAINING_TASK_TIME_LIMIT"
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "launched by an admin (admin page, API or command)"
@@ -60,7 +55,6 @@ class TrainingRound(BackgroundJob):
     dataset = models.ForeignKey(
         "annotation.Dataset", on_delete=models.CASCADE, related_name="training_rounds"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     promotion = models.CharField(max_length=16, choices=Promotion.choices, default=Promotion.AUTO)
     config = models.JSONField(default=dict, help_text="modeltrain.training.TrainConfig fields")

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.services import jobs
 from annotation.services.embeddings import embedding_store
 from engine import SamPredictor, build_sam, encoder_key, save_checkpoint
 from engine.sam import Sam
@@ -39,7 +40,6 @@ from registry.runtime import get_predictor
 
 logger = logging.getLogger(__name__)
 Status = TrainingRound.Status
-ACTIVE = (Status.QUEUED, Status.RUNNING)
 
 
 class RoundCancelled(Exception):
@@ -52,10 +52,7 @@ def run_training_round(round_id: int, on_progress: Callable[[Progress], None] | 
     run = TrainingRound.objects.filter(pk=round_id).select_related("dataset", "parent").first()
     if run is None:
         return "gone"
-    started = TrainingRound.objects.filter(pk=run.pk, status__in=ACTIVE).update(
-        status=Status.RUNNING, started_at=timezone.now(), error="", step=0, phase="export"
-    )
-    if not started:
+    if not jobs.start_job(run, error="", step=0, phase="export"):
         return run.status
     run.refresh_from_db()
     try:
@@ -64,11 +61,8 @@ def run_training_round(round_id: int, on_progress: Callable[[Progress], None] | 
         return Status.CANCELLED
     except BaseException as exc:  # interrupted too (a worker's shutdown): never left running
         logger.exception("training round %s failed", run.pk)
-        TrainingRound.objects.filter(pk=run.pk, status=Status.RUNNING).update(
-            status=Status.FAILED,
-            error=f"{exc.__class__.__name__}: {exc}"[:4000],
-            finished_at=timezone.now(),
-        )
+        run.status, run.error = Status.FAILED, f"{exc.__class__.__name__}: {exc}"[:4000]
+        jobs.finish_job(run, [])
         if not isinstance(exc, Exception):
             raise
         return Status.FAILED
