@@ -7,7 +7,7 @@ help:
 	@echo "make test     install what the tests need, then run every test (PostgreSQL, Redis, Chromium included)"
 	@echo "make install  system packages (apt) + .venv, as the test command needs them"
 	@echo "make bench    run the benchmarks in benchmarks/"
-	@echo "make lint     ruff check + ruff format --check + mypy (engine/, modeltrain/)"
+	@echo "make lint     ruff check + ruff format --check + mypy (engine/, registry/, modeltrain/)"
 
 run:
 	bash scripts/run.sh
@@ -27,4 +27,4 @@ bench: install-python
 lint: install-python
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy engine modeltrain
+	.venv/bin/mypy engine registry modeltrain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 
@@ -175,7 +177,7 @@ class Mask(models.Model):
         related_name="masks",
     )
     model_version = models.ForeignKey(
-        "modeltrain.ModelVersion",
+        "registry.ModelVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -243,11 +245,17 @@ class JobStatus(models.TextChoices):
 
 
 class BackgroundJob(models.Model):
-    """What every job a worker runs for someone records: who asked, what went wrong, and when it
-    was asked for, started and finished. Newest first."""
+    """What every job a worker runs for someone records: its status, who asked, what went wrong,
+    and when it was asked for, started and finished. Newest first. Every concrete subclass, in
+    any app, is one kind of job for annotation.services.jobs (found through the app registry)."""
 
+    Status = JobStatus
     ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+    # The setting holding the hard time limit of the one task that runs a whole job (a job
+    # running longer is lost, see annotation.services.jobs); None for a job run by many tasks.
+    time_limit_setting: ClassVar[str | None] = "CELERY_TASK_TIME_LIMIT"
 
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -264,12 +272,9 @@ class BackgroundJob(models.Model):
 class ImportJob(BackgroundJob):
     """An import of a folder or zip on the server, run by a cpu worker; the report is kept."""
 
-    Status = JobStatus
-
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="import_jobs")
     path = models.CharField(max_length=1000)
     short_side = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     report = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
@@ -280,8 +285,6 @@ class Export(BackgroundJob):
     """An SA-1B or COCO export of a dataset's masks, written by a cpu worker under
     MEDIA_ROOT/exports/<id>/ (see annotation.services.exports)."""
 
-    Status = JobStatus
-
     class Format(models.TextChoices):
         SA1B = "sa1b", "SA-1B tar shards"
         COCO = "coco", "COCO instances JSON"
@@ -290,7 +293,6 @@ class Export(BackgroundJob):
     format = models.CharField(max_length=8, choices=Format.choices, default=Format.SA1B)
     filters = models.JSONField(default=dict, blank=True)
     shard_size = models.PositiveIntegerField(default=1000, help_text="images per tar shard")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress_done = models.PositiveIntegerField(default=0, help_text="images written")
     progress_total = models.PositiveIntegerField(default=0, help_text="images to write")
     output = models.CharField(max_length=1000, blank=True, help_text="folder of the files")
@@ -309,7 +311,7 @@ class AutomaticPass(BackgroundJob):
         AUTOMATIC = "automatic", "fully automatic (stage 3)"
         PREFILL = "prefill", "pre-fill of confident masks (stage 2)"
 
-    Status = JobStatus
+    time_limit_setting = None  # one task per image; a pass is resumed, never lost
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="automatic_passes")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -318,9 +320,8 @@ class AutomaticPass(BackgroundJob):
     )
     config = models.JSONField(help_text="every AutomaticConfig field the pass runs with")
     model_version = models.ForeignKey(
-        "modeltrain.ModelVersion", on_delete=models.PROTECT, related_name="automatic_passes"
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="automatic_passes"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total_images = models.PositiveIntegerField(default=0)
 
     class Meta(BackgroundJob.Meta):

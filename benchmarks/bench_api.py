@@ -45,7 +45,7 @@ def prepare(data_dir: Path, model_type: str) -> tuple[int, str, Path]:
 
     from annotation.models import Image
     from annotation.services.embeddings import get_or_compute_embedding
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
 
     user = get_user_model().objects.create_superuser("bench", "bench@example.org", "bench-pass")
     token = Token.objects.create(user=user).key
@@ -69,8 +69,8 @@ def paired_single_client(port: int, token: str, image_id: int, clicks: np.ndarra
     both see the same machine state, so their difference is the platform's overhead."""
     from annotation.models import Image
     from annotation.services.embeddings import embedding_store
-    from modeltrain.runtime import get_predictor
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
+    from registry.runtime import get_predictor
 
     version = get_active_version()
     image = Image.objects.get(pk=image_id)
@@ -112,7 +112,7 @@ def object_answer_size(image_id: int) -> tuple[int, str]:
     from annotation.services.predict import describe_prediction
     from benchmarks.common import GRABCUT
     from engine import Prediction
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
 
     image = Image.objects.get(pk=image_id)
     truth = GRABCUT.parent / "masks" / "106024.png"

@@ -56,7 +56,7 @@ def prepare(data_dir: Path, model_type: str) -> tuple[int, Path]:
 
     from annotation.models import DatasetMembership, Image
     from annotation.services.embeddings import get_or_compute_embedding
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
 
     call_command("migrate", verbosity=0)
     pixels, source = benchmark_image()
@@ -104,8 +104,8 @@ def bare_decoder(image_id: int):
     paired with each browser click it shows what the model costs on the machine right now."""
     from annotation.models import Image
     from annotation.services.embeddings import embedding_store
-    from modeltrain.runtime import get_predictor
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
+    from registry.runtime import get_predictor
 
     version = get_active_version()
     image = Image.objects.get(pk=image_id)

@@ -66,7 +66,7 @@ def prepare(data_dir: Path, model_type: str, images: int, annotators: int) -> di
     from annotation.models import Dataset, DatasetMembership, Role
     from annotation.services.embeddings import embedding_store, get_or_compute_embedding
     from annotation.services.imports import Candidate, import_images
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
 
     pixels, source = benchmark_image()
 

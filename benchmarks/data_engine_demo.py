@@ -150,7 +150,7 @@ def run_demo(source: Path, args) -> list[dict]:
     from annotation.models import Dataset, DatasetMembership, Image
     from modeltrain.exporting import assign_splits
     from modeltrain.models import TrainingRound
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
 
     users = get_user_model().objects
     admin = users.create_user("admin", password="x", is_staff=True, is_superuser=True)

@@ -21,7 +21,7 @@ from annotation.api.export_serializers import ExportSerializer
 from annotation.models import Dataset, Export, ImageStatus, MaskSource, Stage
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 from annotation.services.stats import HELDOUT_KEYS, MASK_BINS, dataset_stats, datasets_overview
-from modeltrain.models import ModelVersion
+from registry.models import ModelVersion
 
 RECENT_EXPORTS = 10
 # Often enough to watch a pass move, rarely enough that an open tab costs the server little.

@@ -18,8 +18,8 @@ from annotation.models import Role, Stage
 from annotation.services import access, queues, work
 from annotation.services.errors import ServiceError
 from engine.registry import CheckpointError
-from modeltrain import visibility
-from modeltrain.runtime import model_status
+from registry import visibility
+from registry.runtime import model_status
 
 
 class LoginView(auth_views.LoginView):
@@ -35,7 +35,7 @@ def _model_or_error(request: HttpRequest) -> tuple[dict | None, str | None]:
     """The active model's description as the user may see it, or why it cannot be loaded (the
     page still opens)."""
     try:
-        return visibility.shown_to(request.user, model_status()), None
+        return visibility.shown_to(access.member_dataset_ids(request.user), model_status()), None
     except CheckpointError as exc:
         return None, f"the configured model checkpoint cannot be loaded: {exc}"
 

@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 
 from annotation.services.errors import ServiceError
 from modeltrain import rounds, versions
-from modeltrain.models import ImageSplit, ModelVersion, TrainingRound
+from modeltrain.models import ImageSplit, TrainingRound
+from registry.models import ModelVersion
 
 
 def _heldout(version: ModelVersion, key: str) -> Any:

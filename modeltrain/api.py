@@ -2,7 +2,7 @@
 training rounds (launch and cancel: staff; read: staff and the dataset's admins).
 
     GET  /api/model-versions/               signed-in users: the versions whose training data they
-                                            may see (modeltrain.visibility); staff: all
+                                            may see (registry.visibility); staff: all
     POST /api/model-versions/{id}/promote/  staff
     POST /api/model-versions/rollback/      staff: back to the active version's parent
     GET  /api/training-rounds/[?dataset=]   staff, dataset admins (their datasets' rounds)
@@ -24,8 +24,10 @@ from annotation.api.base import ServiceErrorMixin, get_visible, id_param
 from annotation.api.schema import error_responses
 from annotation.api.serializers import id_field
 from annotation.services import access, jobs
-from modeltrain import rounds, versions, visibility
-from modeltrain.models import ModelVersion, TrainingRound
+from modeltrain import rounds, versions
+from modeltrain.models import TrainingRound
+from registry import visibility
+from registry.models import ModelVersion
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -106,9 +108,11 @@ class ModelVersionViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ModelVersionSerializer
 
     def get_queryset(self):
-        # Only versions whose training data the user may see (modeltrain.visibility): an
+        # Only versions whose training data the user may see (registry.visibility): an
         # outsider learns no other dataset's name, counts or metrics. Staff see all.
-        return visibility.visible_versions(self.request.user).select_related("training_round")
+        return visibility.visible_versions(
+            access.member_dataset_ids(self.request.user)
+        ).select_related("training_round")
 
     @extend_schema(
         request=None,

@@ -23,7 +23,8 @@ from engine import rle as rle_codec
 from engine.store import EmbeddingStore
 from modeltrain.data import ImageRecord, MaskRecord, RoundData, place_embedding, read_round
 from modeltrain.data import write_manifest as write_round_manifest
-from modeltrain.models import ImageSplit, ModelVersion
+from modeltrain.models import ImageSplit
+from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from registry.metrics import MIOU_AT_CLICKS, SUMMARY_METRICS
+
 DEFAULT_MAX_CLICKS = 20
 DEFAULT_THRESHOLDS = (0.85, 0.90)
 
@@ -125,30 +127,12 @@ class ObjectResult:
     noc: dict[float, int]
 
 
-# mIoU after this many clicks is reported besides NoC: it shows whether later clicks help even
-# when no object reaches a NoC threshold (a cold-start model's NoC sits at the click limit).
-MIOU_AT_CLICKS = (5, 10)
-
-
 def iou_after(result: ObjectResult, clicks: int) -> float:
     """The IoU after click ``clicks`` (1-based). A run that stopped sooner (every threshold
     reached, no error left, or a click limit below ``clicks``) keeps its last IoU."""
     if clicks < 1:
         raise ValueError(f"clicks must be at least 1, got {clicks}")
     return result.ious[min(clicks, len(result.ious)) - 1]
-
-
-# The numbers every evaluation summary reports besides its counts, in the order the dashboard
-# charts them (annotation.services.stats): clicks to reach 90% and 85% IoU, mIoU of the first
-# click's top-scored and best candidate, after 5 and 10 clicks, and from a box.
-SUMMARY_METRICS = (
-    "noc90",
-    "noc85",
-    "miou_1click_top",
-    "miou_1click_best",
-    *(f"miou_{k}clicks" for k in MIOU_AT_CLICKS),
-    "miou_box",
-)
 
 
 def object_metrics(result: ObjectResult) -> dict[str, float]:

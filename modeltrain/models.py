@@ -1,67 +1,17 @@
-"""Model versions: which SAM weights answer predictions and what they were trained on."""
+"""Training records: which images are held out, and the retraining rounds (each makes a
+registry.ModelVersion)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
-from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from annotation.models import BackgroundJob
-
-
-class ModelVersion(models.Model):
-    """One set of SAM weights on disk. Exactly one version is active at a time (a partial unique
-    index, so two processes registering at once cannot both win)."""
-
-    name = models.CharField(max_length=200, unique=True)
-    model_type = models.CharField(max_length=32, help_text="engine registry name, e.g. vit_b")
-    checkpoint = models.CharField(
-        max_length=1000,
-        help_text="checkpoint file, relative to CHECKPOINT_DIR when inside it",
-    )
-    encoder_key = models.CharField(
-        max_length=128, help_text="hash of the image-encoder weights; embeddings are keyed by it"
-    )
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
-    round = models.PositiveIntegerField(default=0, help_text="retraining round (0: the start)")
-    is_active = models.BooleanField(default=False)
-    trained_on = models.TextField(help_text="plain words on the data these weights have seen")
-    is_official = models.BooleanField(default=False, help_text="one of Meta's released files")
-    metrics = models.JSONField(default=dict, blank=True)
-    config = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["is_active"],
-                condition=models.Q(is_active=True),
-                name="modelversion_at_most_one_active",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.model_type}{', active' if self.is_active else ''})"
-
-    @property
-    def checkpoint_path(self) -> Path:
-        path = Path(self.checkpoint)
-        return path if path.is_absolute() else Path(settings.CHECKPOINT_DIR) / path
-
-
-def relative_checkpoint(path: Path) -> str:
-    """How a checkpoint path is stored: relative to CHECKPOINT_DIR when inside it, so the
-    data directory can move; absolute otherwise."""
-    path = Path(path).resolve()
-    root = Path(settings.CHECKPOINT_DIR).resolve()
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
+from registry import visibility
+from registry.models import ModelVersion
 
 
 class ImageSplit(models.Model):
@@ -91,12 +41,7 @@ class TrainingRound(BackgroundJob):
     version it makes exists only once it has succeeded; a failed, cancelled or interrupted round
     leaves no version behind and never changes the active one."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    time_limit_setting = "TRAINING_TASK_TIME_LIMIT"
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "launched by an admin (admin page, API or command)"
@@ -110,7 +55,6 @@ class TrainingRound(BackgroundJob):
     dataset = models.ForeignKey(
         "annotation.Dataset", on_delete=models.CASCADE, related_name="training_rounds"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     promotion = models.CharField(max_length=16, choices=Promotion.choices, default=Promotion.AUTO)
     config = models.JSONField(default=dict, help_text="modeltrain.training.TrainConfig fields")
@@ -159,3 +103,17 @@ class TrainingRound(BackgroundJob):
 
     def __str__(self) -> str:
         return f"training round {self.pk} on {self.dataset} ({self.status})"
+
+
+# The registry decides who may see a version from the datasets it was trained on
+# (registry.visibility); a round tells it, whichever way the round was written.
+@receiver(post_save, sender=TrainingRound)
+def _round_saved(sender: type, instance: TrainingRound, **kwargs: Any) -> None:
+    if instance.result_id is not None:
+        visibility.record_trained_on(instance.result_id, instance.dataset_id)
+
+
+@receiver(post_delete, sender=TrainingRound)
+def _round_deleted(sender: type, instance: TrainingRound, **kwargs: Any) -> None:
+    if instance.result_id is not None:
+        visibility.forget_trained_on(instance.result_id, instance.dataset_id)

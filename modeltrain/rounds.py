@@ -9,19 +9,20 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from annotation.models import Dataset, DatasetMembership, Role
+from annotation.services import jobs
 from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict, InvalidInput
 from modeltrain.exporting import assign_splits, new_training_masks
-from modeltrain.models import ModelVersion, TrainingRound
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
 from modeltrain.training import MODES, TrainConfig
+from registry.active import get_active_version
+from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 Status = TrainingRound.Status
-ACTIVE = (Status.QUEUED, Status.RUNNING)
+ACTIVE = jobs.ACTIVE
 
 
 def default_config(parent: ModelVersion, mode: str = "auto") -> TrainConfig:
@@ -115,13 +116,10 @@ def cancel_training_round(run: TrainingRound, user: User | None = None) -> Train
     """Stop a queued or running round; the running one stops at its next progress report."""
     if user is not None:
         require_staff(user, "cancel training rounds")
-    updated = TrainingRound.objects.filter(pk=run.pk, status__in=ACTIVE).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), error="cancelled by an admin"
-    )
-    run.refresh_from_db()
-    if not updated:
-        raise Conflict(f"training round {run.pk} is {run.status}, not queued or running")
-    return run
+    try:
+        return jobs.cancel_job(run, "training round")
+    except Conflict:
+        raise Conflict(f"training round {run.pk} is {run.status}, not queued or running") from None
 
 
 def visible_rounds(user: User) -> QuerySet[TrainingRound]:

@@ -23,21 +23,23 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.services import jobs
 from annotation.services.embeddings import embedding_store
 from engine import SamPredictor, build_sam, encoder_key, save_checkpoint
 from engine.sam import Sam
 from modeltrain.data import RoundData
 from modeltrain.evaluation import EvalImage, GroundTruth, evaluate_images
 from modeltrain.exporting import export_round
-from modeltrain.models import ModelVersion, TrainingRound, relative_checkpoint
-from modeltrain.runtime import get_predictor
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
 from modeltrain.training import Progress, TrainConfig, train
 from modeltrain.versions import better, promote_version
+from registry import visibility
+from registry.active import get_active_version
+from registry.models import ModelVersion, relative_checkpoint
+from registry.runtime import get_predictor
 
 logger = logging.getLogger(__name__)
 Status = TrainingRound.Status
-ACTIVE = (Status.QUEUED, Status.RUNNING)
 
 
 class RoundCancelled(Exception):
@@ -50,10 +52,7 @@ def run_training_round(round_id: int, on_progress: Callable[[Progress], None] | 
     run = TrainingRound.objects.filter(pk=round_id).select_related("dataset", "parent").first()
     if run is None:
         return "gone"
-    started = TrainingRound.objects.filter(pk=run.pk, status__in=ACTIVE).update(
-        status=Status.RUNNING, started_at=timezone.now(), error="", step=0, phase="export"
-    )
-    if not started:
+    if not jobs.start_job(run, error="", step=0, phase="export"):
         return run.status
     run.refresh_from_db()
     try:
@@ -62,11 +61,8 @@ def run_training_round(round_id: int, on_progress: Callable[[Progress], None] | 
         return Status.CANCELLED
     except BaseException as exc:  # interrupted too (a worker's shutdown): never left running
         logger.exception("training round %s failed", run.pk)
-        TrainingRound.objects.filter(pk=run.pk, status=Status.RUNNING).update(
-            status=Status.FAILED,
-            error=f"{exc.__class__.__name__}: {exc}"[:4000],
-            finished_at=timezone.now(),
-        )
+        run.status, run.error = Status.FAILED, f"{exc.__class__.__name__}: {exc}"[:4000]
+        jobs.finish_job(run, [])
         if not isinstance(exc, Exception):
             raise
         return Status.FAILED
@@ -251,6 +247,8 @@ def _save_version(
                 decision=decision,
                 finished_at=timezone.now(),
             )
+            # _set writes with an UPDATE, which sends no post_save: tell the registry here.
+            visibility.record_trained_on(version.pk, run.dataset_id)
             if promote:
                 promote_version(version)
     except BaseException:

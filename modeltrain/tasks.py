@@ -8,7 +8,7 @@ from django.conf import settings
 
 from annotation.tasks import task_options
 from modeltrain import rounds, running, versions
-from modeltrain.models import ModelVersion
+from registry.models import ModelVersion
 
 
 @shared_task(

@@ -1,8 +1,8 @@
 """Promoting and rolling back model versions, and what follows a promotion: when the new version's
 image encoder differs, the images annotators will open next are queued for re-embedding.
 
-Every process looks the active version up per request (modeltrain.services.get_active_version)
-and keys its loaded predictors by checkpoint and encoder (modeltrain.runtime), so a promotion
+Every process looks the active version up per request (registry.active.get_active_version)
+and keys its loaded predictors by checkpoint and encoder (registry.runtime), so a promotion
 made in one process is what the next click in any other process gets.
 """
 
@@ -16,8 +16,8 @@ from django.db import transaction
 from annotation.models import EmbeddingStatus, Image, ImageStatus, Stage
 from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict
-from modeltrain.models import ModelVersion
-from modeltrain.services import activate_version, get_active_version
+from registry.active import activate_version, get_active_version
+from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_model(settings, db, isolated_storage, tiny_checkpoint: Path):
     """The active model version: the seeded vit_tiny."""
-    from modeltrain.services import get_active_version
+    from registry.active import get_active_version
 
     settings.SAM_MODEL_TYPE = "vit_tiny"
     settings.SAM_CHECKPOINT = str(tiny_checkpoint)

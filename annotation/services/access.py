@@ -30,6 +30,16 @@ def visible_datasets(user: User) -> QuerySet[Dataset]:
     return Dataset.objects.filter(memberships__user=user)
 
 
+def member_dataset_ids(user: User) -> set[int] | None:
+    """The ids of the datasets ``user`` is a member of, None for staff (every dataset): how the
+    registry is told whose model versions a user may see (registry.visibility)."""
+    if user.is_authenticated and user.is_staff:
+        return None
+    if not user.is_authenticated:
+        return set()
+    return set(DatasetMembership.objects.filter(user=user).values_list("dataset_id", flat=True))
+
+
 def visible_images(user: User) -> QuerySet[Image]:
     return Image.objects.filter(dataset__in=visible_datasets(user))
 

@@ -39,8 +39,8 @@ from annotation.services.jobs import TRANSIENT_ERRORS
 from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine.images import load_image
-from modeltrain.runtime import get_predictor
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
+from registry.runtime import get_predictor
 
 logger = logging.getLogger(__name__)
 

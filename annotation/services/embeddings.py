@@ -17,9 +17,9 @@ from annotation.services.storage import image_path
 from engine.embedding import Embedding
 from engine.images import load_image
 from engine.store import EmbeddingStore
-from modeltrain.models import ModelVersion
-from modeltrain.runtime import get_predictor
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
+from registry.models import ModelVersion
+from registry.runtime import get_predictor
 
 logger = logging.getLogger(__name__)
 

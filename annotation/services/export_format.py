@@ -45,7 +45,7 @@ from scipy import ndimage
 from annotation.models import Dataset, Image, Mask, MaskPrompt, MaskSource, Stage
 from annotation.services.errors import InvalidInput
 from engine import rle as rle_codec
-from modeltrain.models import ModelVersion
+from registry.models import ModelVersion
 
 HUMAN_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
 HUMAN_SCORE = 1.0

@@ -1,5 +1,6 @@
-"""The lifecycle of a background job (annotation.models.BackgroundJob): queued → running → done,
-failed or cancelled, the last three final.
+"""The lifecycle of every background job (annotation.models.BackgroundJob: imports, exports,
+automatic passes, training rounds): queued → running → done, failed or cancelled, the last
+three final.
 
 Every change of status is a conditional UPDATE on the status it leaves, so whoever writes first
 wins and nothing overwrites a final status: a task starting or finishing after its job was
@@ -20,12 +21,13 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotation.models import JobStatus
+from annotation.models import BackgroundJob, JobStatus
 from annotation.services.errors import Conflict, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -158,15 +160,19 @@ def fail_lost_jobs(jobs: QuerySet, hard_limit: int) -> int:
     return count
 
 
-def whole_job_limits() -> list[tuple[type, int]]:
-    """Each kind of job run by one task, with that task's hard time limit."""
-    from annotation.models import Export, ImportJob
-    from modeltrain.models import TrainingRound
+def job_models() -> list[type[BackgroundJob]]:
+    """Every concrete kind of background job of every installed app (a training round is one,
+    without this module naming the app that defines it)."""
+    return [model for model in apps.get_models() if issubclass(model, BackgroundJob)]
 
+
+def whole_job_limits() -> list[tuple[type, int]]:
+    """Each kind of job run by one task, with that task's hard time limit (the setting its
+    ``time_limit_setting`` names)."""
     return [
-        (ImportJob, settings.CELERY_TASK_TIME_LIMIT),
-        (Export, settings.CELERY_TASK_TIME_LIMIT),
-        (TrainingRound, settings.TRAINING_TASK_TIME_LIMIT),
+        (model, getattr(settings, model.time_limit_setting))
+        for model in job_models()
+        if model.time_limit_setting is not None
     ]
 
 

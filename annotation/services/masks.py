@@ -25,8 +25,8 @@ from annotation.services.access import can_edit_mask, role_in
 from annotation.services.errors import Conflict, InvalidInput, NotAllowed
 from annotation.services.predict import check_prompts
 from engine import rle as rle_codec
-from modeltrain.models import ModelVersion
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
+from registry.models import ModelVersion
 
 ANNOTATOR_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
 NO_MODEL_SOURCES = (MaskSource.MANUAL, MaskSource.IMPORTED)

@@ -23,9 +23,9 @@ from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import EmbeddingUnavailable, InvalidInput
 from engine import Prediction
 from engine import rle as rle_codec
-from modeltrain.models import ModelVersion
-from modeltrain.runtime import describe_version, get_predictor
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
+from registry.models import ModelVersion
+from registry.runtime import describe_version, get_predictor
 
 LOGITS_TTL_SECONDS = 3600
 LOGITS_SHAPE = (256, 256)

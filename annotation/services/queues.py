@@ -18,7 +18,7 @@ from annotation.services.embeddings import (
     queue_embedding,
 )
 from annotation.services.work import check_stage
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 
 # Stages where people annotate; stage 3 is the model's alone.
 ANNOTATED_STAGES = (Stage.ASSISTED_MANUAL, Stage.SEMI_AUTOMATIC)

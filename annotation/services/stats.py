@@ -36,10 +36,11 @@ from annotation.models import (
     Mask,
     Stage,
 )
+from annotation.services.access import member_dataset_ids
 from annotation.services.export_format import HUMAN_SOURCES
-from modeltrain import visibility
-from modeltrain.metrics import SUMMARY_METRICS
-from modeltrain.models import ModelVersion
+from registry import visibility
+from registry.metrics import SUMMARY_METRICS
+from registry.models import ModelVersion
 
 # The held-out metrics a retraining round records, in chart order: the evaluation's summary.
 HELDOUT_KEYS = SUMMARY_METRICS
@@ -57,8 +58,10 @@ MASK_BINS = (
 def dataset_stats(dataset: Dataset, viewer: AbstractBaseUser | None = None) -> dict[str, Any]:
     """The dataset's statistics as ``viewer`` may see them (None: everything, for staff pages):
     a model version trained on a dataset the viewer is not a member of appears only when it made
-    masks here, and then redacted (modeltrain.visibility)."""
-    visible = visibility.visible_version_ids(viewer) if viewer is not None else None
+    masks here, and then redacted (registry.visibility)."""
+    visible = (
+        visibility.visible_version_ids(member_dataset_ids(viewer)) if viewer is not None else None
+    )
     return {
         "dataset": {"id": dataset.pk, "name": dataset.name},
         "images": _images(dataset),

@@ -1,4 +1,4 @@
-"""The Django admin site lists every model of the annotation and modeltrain apps."""
+"""The Django admin site lists every model of the annotation, registry and modeltrain apps."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ PAGES = [
     "annotation/mask",
     "annotation/annotatorsession",
     "annotation/importjob",
-    "modeltrain/modelversion",
+    "registry/modelversion",
 ]
 
 

@@ -12,7 +12,7 @@ from annotation.services.errors import EmbeddingUnavailable, InvalidInput
 from annotation.services.predict import describe_prediction, load_logits, predict
 from engine import Prediction
 from engine import rle as rle_codec
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 
 pytestmark = pytest.mark.django_db
 

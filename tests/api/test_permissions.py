@@ -22,7 +22,7 @@ from annotation.services.masks import accept_mask
 from annotation.services.sessions import start_session
 from annotation.services.work import claim_next_image
 from modeltrain.models import TrainingRound
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from annotation.services.errors import NotAllowed
 from annotation.services.masks import accept_mask
 from annotation.services.storage import image_path
 from engine import rle as rle_codec
-from modeltrain.models import ModelVersion
+from registry.models import ModelVersion
 from tests import factories
 from tests.automatic.conftest import RELAXED
 

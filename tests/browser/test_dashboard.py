@@ -22,7 +22,7 @@ from annotation.models import (
 )
 from annotation.services.exports import queue_export
 from engine import rle as rle_codec
-from modeltrain.models import ModelVersion
+from registry.models import ModelVersion
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

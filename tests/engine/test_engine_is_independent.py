@@ -6,7 +6,15 @@ import sys
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
-FORBIDDEN = {"django", "rest_framework", "celery", "annotation", "modeltrain", "deploy"}
+FORBIDDEN = {
+    "django",
+    "rest_framework",
+    "celery",
+    "annotation",
+    "registry",
+    "modeltrain",
+    "deploy",
+}
 
 
 def imported_roots(source: str) -> set[str]:

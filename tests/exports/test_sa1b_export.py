@@ -14,7 +14,7 @@ from annotation.services.export_format import ExportFilters
 from annotation.services.sa1b import export_sa1b
 from annotation.services.storage import image_path
 from engine import rle as rle_codec
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 from tests import factories
 from tests.exports.conftest import add_jpeg_image, add_mask, blob, read_shard, shard_records
 

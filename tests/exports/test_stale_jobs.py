@@ -12,7 +12,8 @@ from django.utils import timezone
 from annotation import tasks
 from annotation.models import Export, ImportJob
 from annotation.services.jobs import LOST_MARGIN_SECONDS
-from modeltrain.models import ModelVersion, TrainingRound
+from modeltrain.models import TrainingRound
+from registry.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
 

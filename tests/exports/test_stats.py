@@ -188,7 +188,7 @@ def test_stats_endpoint_answers_the_service(crafted, annotator_client):
 
 
 def test_heldout_metrics_per_version_or_not_evaluated(crafted, tiny_model):
-    from modeltrain.models import ModelVersion
+    from registry.models import ModelVersion
 
     def version(name, metrics):
         return ModelVersion.objects.create(

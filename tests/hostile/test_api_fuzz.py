@@ -57,7 +57,8 @@ from annotation.services.exports import run_export
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import start_session
 from annotation.services.work import claim_next_image
-from modeltrain.models import ModelVersion, TrainingRound
+from modeltrain.models import TrainingRound
+from registry.models import ModelVersion
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,8 @@ from rest_framework.authtoken.models import Token
 
 from annotation.models import Export, Mask, Role
 from engine import rle as rle_codec
-from modeltrain.models import ModelVersion, TrainingRound
+from modeltrain.models import TrainingRound
+from registry.models import ModelVersion
 from tests import factories
 from tests.exports.conftest import add_mask, blob
 

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from annotation.models import EmbeddingStatus, Image
 from annotation.services.embeddings import embedding_store
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 from tests.factories import image_bytes
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ import pytest
 from annotation.models import Dataset, EmbeddingStatus, Image
 from annotation.services.embeddings import embedding_store
 from annotation.services.imports import Candidate, import_images
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 from tests.factories import image_bytes
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]

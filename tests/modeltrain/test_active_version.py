@@ -10,14 +10,14 @@ import torch
 from django.db import IntegrityError, connection, transaction
 
 from engine import CheckpointError, build_sam, encoder_key, save_checkpoint
-from modeltrain.models import ModelVersion
-from modeltrain.runtime import model_status
-from modeltrain.services import (
+from registry.active import (
     COLD_START_FILE,
     COLD_START_SEED,
     activate_version,
     get_active_version,
 )
+from registry.models import ModelVersion
+from registry.runtime import model_status
 
 
 def seeded_tiny(seed: int):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from modeltrain.models import ModelVersion, TrainingRound
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
+from registry.active import get_active_version
+from registry.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def test_promote_and_roll_back_actions(staff_client, tiny_model):
         parent=tiny_model,
         metrics={"heldout": {"noc90": 4.5, "miou_1click_top": 0.61}},
     )
-    url = "/admin/modeltrain/modelversion/"
+    url = "/admin/registry/modelversion/"
     page = staff_client.get(url).content.decode()
     assert "4.5" in page and "0.61" in page
 

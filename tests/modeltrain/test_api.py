@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modeltrain.models import ModelVersion, TrainingRound
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
+from registry.active import get_active_version
+from registry.models import ModelVersion
 
 FAST = {"iterations": 1, "masks_per_image": 1, "steps": 1}
 

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image as PILImage
 
 from modeltrain.models import TrainingRound
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
 from tests.modeltrain.conftest import HELDOUT_METRICS
 
 

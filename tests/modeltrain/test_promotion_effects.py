@@ -9,8 +9,8 @@ import torch
 from annotation.models import Image
 from annotation.services.embeddings import embedding_store
 from engine import build_sam, save_checkpoint
-from modeltrain.services import register_checkpoint
 from modeltrain.versions import promote_version
+from registry.active import register_checkpoint
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_new_encoder_re_embeds_the_pending_images(
 def test_the_same_encoder_queues_nothing(
     tiny_model, admin_user, django_capture_on_commit_callbacks
 ):
-    from modeltrain.models import ModelVersion
+    from registry.models import ModelVersion
 
     sibling = ModelVersion.objects.create(
         name="decoder-round",

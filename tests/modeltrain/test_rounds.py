@@ -10,8 +10,9 @@ from annotation.services.errors import Conflict, InvalidInput, NotAllowed
 from engine import build_sam
 from engine.registry import read_checkpoint_metadata
 from modeltrain import rounds, running
-from modeltrain.models import ModelVersion, TrainingRound
-from modeltrain.services import get_active_version
+from modeltrain.models import TrainingRound
+from registry.active import get_active_version
+from registry.models import ModelVersion
 from tests.modeltrain.conftest import HELDOUT_METRICS
 
 FAST = {"iterations": 1, "masks_per_image": 1}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import SamPredictor, build_sam, save_checkpoint
-from modeltrain.runtime import CheckpointChanged, clear_predictor_cache, get_predictor
+from registry.runtime import CheckpointChanged, clear_predictor_cache, get_predictor
 
 
 @pytest.mark.django_db
@@ -19,7 +19,7 @@ def test_predictor_is_loaded_once_per_process(tiny_model):
 
 @pytest.mark.django_db
 def test_a_checkpoint_changed_on_disk_is_refused(settings, tmp_path):
-    from modeltrain.services import register_checkpoint
+    from registry.active import register_checkpoint
 
     path = tmp_path / "m.pt"
     torch.manual_seed(1)

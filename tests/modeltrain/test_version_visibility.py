@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from modeltrain.models import ModelVersion, TrainingRound
+from modeltrain.models import TrainingRound
+from registry.models import ModelVersion
 from tests import factories
 
 pytestmark = pytest.mark.django_db

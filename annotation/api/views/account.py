@@ -16,8 +16,8 @@ from annotation.api.errors import ErrorSerializer
 from annotation.api.parsers import BoundedJSONParser
 from annotation.models import DatasetMembership
 from annotation.services import access
-from modeltrain import visibility
-from modeltrain.runtime import model_status
+from registry import visibility
+from registry.runtime import model_status
 
 
 class TokenView(ObtainAuthToken):
@@ -72,4 +72,6 @@ class ModelStatusView(ServiceErrorMixin, APIView):
     def get(self, request: Request) -> Response:
         """The active model version: which weights answer predictions, whether they are Meta's
         official checkpoint, and (when not) a hint on installing it."""
-        return Response(visibility.shown_to(request.user, model_status()))
+        return Response(
+            visibility.shown_to(access.member_dataset_ids(request.user), model_status())
+        )

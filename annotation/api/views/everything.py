@@ -15,7 +15,7 @@ from annotation.api.throttles import EverythingRateThrottle
 from annotation.models import Role
 from annotation.services import access, everything
 from annotation.services.errors import InvalidInput
-from modeltrain import visibility
+from registry import visibility
 
 
 class EverythingView(ServiceErrorMixin, APIView):
@@ -41,7 +41,14 @@ class EverythingView(ServiceErrorMixin, APIView):
         if access.role_in(request.user, image.dataset) != Role.ADMIN:
             check_annotator_bounds(body.validated_data)
         answer = everything.segment_everything(image, **body.validated_data)
-        return Response({**answer, "model": visibility.shown_to(request.user, answer["model"])})
+        return Response(
+            {
+                **answer,
+                "model": visibility.shown_to(
+                    access.member_dataset_ids(request.user), answer["model"]
+                ),
+            }
+        )
 
 
 def check_annotator_bounds(data: dict) -> None:

@@ -19,7 +19,7 @@ from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
 from annotation.services import access, embeddings, predict, storage, work
 from annotation.services.errors import Conflict
-from modeltrain import visibility
+from registry import visibility
 
 NOT_HELD = "you do not hold the image"
 FILTERS = [
@@ -102,7 +102,14 @@ class ImageViewSet(
         body = s.PredictSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         answer = predict.predict(image, request.user, **body.validated_data)
-        return Response({**answer, "model": visibility.shown_to(request.user, answer["model"])})
+        return Response(
+            {
+                **answer,
+                "model": visibility.shown_to(
+                    access.member_dataset_ids(request.user), answer["model"]
+                ),
+            }
+        )
 
     @extend_schema(
         request=s.ReleaseSerializer,

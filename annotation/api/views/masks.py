@@ -14,7 +14,7 @@ from annotation.api.schema import error_responses
 from annotation.models import AnnotatorSession, MaskSource
 from annotation.services import access, masks
 from annotation.services.errors import InvalidInput, PreconditionRequired
-from modeltrain.models import ModelVersion
+from registry.models import ModelVersion
 
 # An edit names the version it started from: 409 when stale, 428 when it names none.
 CHANGE_RESPONSES = {200: s.MaskSerializer, **error_responses(409, 428)}

@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from engine.registry import CheckpointError
 from modeltrain.evaluation import evaluate_images
 from modeltrain.folders import read_folder
-from modeltrain.models import ModelVersion
-from modeltrain.runtime import describe_version, get_predictor
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
+from registry.models import ModelVersion
+from registry.runtime import describe_version, get_predictor
 
 
 class Command(BaseCommand):

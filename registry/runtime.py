@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from engine.registry import CheckpointError
-from modeltrain.models import ModelVersion
-from modeltrain.services import get_active_version
+from registry.active import get_active_version
+from registry.models import ModelVersion
 
 if TYPE_CHECKING:
     from engine import SamPredictor

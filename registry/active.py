@@ -18,7 +18,7 @@ import torch
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from modeltrain.models import ModelVersion, relative_checkpoint
+from registry.models import ModelVersion, relative_checkpoint
 
 logger = logging.getLogger(__name__)
 
