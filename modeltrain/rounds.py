@@ -14,6 +14,7 @@ from django.utils import timezone
 from annotation.models import Dataset, DatasetMembership, Role
 from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.queueing import queue_task
 from modeltrain.exporting import assign_splits, new_training_masks
 from modeltrain.models import ModelVersion, TrainingRound
 from modeltrain.services import get_active_version
@@ -89,8 +90,6 @@ def launch_training_round(
     if user is not None:
         require_staff(user, "launch training rounds")
     parent, config, promotion = plan_round(dataset, mode=mode, promotion=promotion, options=options)
-    from modeltrain.tasks import run_training_round as run_task
-
     try:
         with transaction.atomic():
             run = TrainingRound.objects.create(
@@ -103,7 +102,7 @@ def launch_training_round(
                 created_by=user if user is not None and user.is_authenticated else None,
             )
             if queue:
-                run_task.delay_on_commit(run.pk)
+                queue_task("modeltrain.run_training_round", run.pk)
     except IntegrityError:
         raise Conflict(
             f"a training round is already queued or running on dataset {dataset.name!r}"

@@ -16,6 +16,7 @@ from django.db import transaction
 from annotation.models import EmbeddingStatus, Image, ImageStatus, Stage
 from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict
+from annotation.services.queueing import queue_task
 from modeltrain.models import ModelVersion
 from modeltrain.services import activate_version, get_active_version
 
@@ -57,17 +58,13 @@ def rollback_version(user: User | None = None) -> ModelVersion:
 
 def queue_reembedding(version: ModelVersion) -> None:
     """Queue (after commit) the task that re-embeds the pending images under ``version``."""
-    from modeltrain.tasks import reembed_images
-
-    reembed_images.delay_on_commit(version.pk)
+    queue_task("modeltrain.reembed_images", version.pk)
 
 
 def reembed_images(version: ModelVersion) -> int:
     """The cpu task's work: mark the pending stage-1/2 images whose embedding is not yet under
     ``version``'s encoder as queued, and queue one embedding task each. Nothing when
     ``version`` is no longer active (rolled back meanwhile). Returns the images queued."""
-    from annotation.tasks import embed_image
-
     if not ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
         return 0
     stale = Image.objects.filter(status=ImageStatus.PENDING, stage__in=REEMBED_STAGES).exclude(
@@ -79,7 +76,7 @@ def reembed_images(version: ModelVersion) -> int:
             embedding_status=EmbeddingStatus.QUEUED, embedding_key=version.encoder_key
         )
         for image_id in ids:
-            embed_image.delay_on_commit(image_id)
+            queue_task("annotation.embed_image", image_id)
     return len(ids)
 
 

@@ -36,6 +36,7 @@ from annotation.services.automatic_config import config_from_json, resolve_confi
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.jobs import TRANSIENT_ERRORS
+from annotation.services.queueing import queue_task
 from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine.images import load_image
@@ -68,8 +69,6 @@ def launch_automatic_pass(
     resolved = resolve_config(kind, config)
     ids, stage = _select_images(dataset, kind, image_ids, stage)
     version = get_active_version()
-    from annotation.tasks import run_automatic_pass as run_task
-
     with transaction.atomic():
         run = AutomaticPass.objects.create(
             dataset=dataset,
@@ -83,7 +82,7 @@ def launch_automatic_pass(
         AutomaticPassImage.objects.bulk_create(
             [AutomaticPassImage(automatic_pass=run, image_id=pk) for pk in ids], batch_size=1000
         )
-        run_task.delay_on_commit(run.pk)
+        queue_task("annotation.run_automatic_pass", run.pk)
     return run
 
 
@@ -132,10 +131,8 @@ def run_automatic_pass(pass_id: int) -> int:
         .order_by("image_id")
         .values_list("image_id", flat=True)
     )
-    from annotation.tasks import automatic_pass_image
-
     for image_id in pending:  # called from a task, outside any transaction: queue now
-        automatic_pass_image.delay(run.pk, image_id)
+        queue_task("annotation.automatic_pass_image", run.pk, image_id, after_commit=False)
     if not pending:
         finish_if_complete(run.pk)
     return len(pending)
@@ -274,9 +271,7 @@ def resume_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> Automat
         AutomaticPass.objects.filter(pk=run.pk).update(
             status=Status.RUNNING, error="", finished_at=None
         )
-        from annotation.tasks import run_automatic_pass as run_task
-
-        run_task.delay_on_commit(run.pk)
+        queue_task("annotation.run_automatic_pass", run.pk)
     return with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
 
 
