@@ -14,7 +14,6 @@ from typing import Any
 from django.db import transaction
 
 from annotation.models import EmbeddingStatus, Image, ImageStatus, Stage
-from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict
 from annotation.services.queueing import queue_task
 from modeltrain.models import ModelVersion
@@ -27,11 +26,9 @@ logger = logging.getLogger(__name__)
 REEMBED_STAGES = (Stage.ASSISTED_MANUAL, Stage.SEMI_AUTOMATIC)
 
 
-def promote_version(version: ModelVersion, user: User | None = None) -> ModelVersion:
-    """Make ``version`` the active one (``user``: staff only; None for the system's own
-    automatic promotion). Queues re-embedding when the encoder changed."""
-    if user is not None:
-        require_staff(user, "promote model versions")
+def promote_version(version: ModelVersion) -> ModelVersion:
+    """Make ``version`` the active one (by staff, checked by the views and the admin, or by the
+    system's own automatic promotion). Queues re-embedding when the encoder changed."""
     previous = get_active_version()
     if previous.pk == version.pk:
         return version
@@ -43,10 +40,8 @@ def promote_version(version: ModelVersion, user: User | None = None) -> ModelVer
     return active
 
 
-def rollback_version(user: User | None = None) -> ModelVersion:
+def rollback_version() -> ModelVersion:
     """Go back from the active version to the one it was trained from (its parent)."""
-    if user is not None:
-        require_staff(user, "roll back model versions")
     active = get_active_version()
     if active.parent is None:
         raise Conflict(

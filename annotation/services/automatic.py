@@ -31,7 +31,7 @@ from annotation.models import (
     Role,
     Stage,
 )
-from annotation.services.access import User, require_admin
+from annotation.services.access import User
 from annotation.services.automatic_config import config_from_json, resolve_config
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
@@ -59,13 +59,13 @@ def launch_automatic_pass(
     config: dict | None = None,
     stage: int | None = None,
 ) -> AutomaticPass:
-    """Record a pass of the active model over images of ``dataset`` and queue it (admins).
+    """Record a pass of the active model over images of ``dataset`` and queue it (the view has
+    checked that ``user``, who is recorded as its author, administers the dataset).
 
     The images are ``image_ids`` (all in the dataset, or the whole request is rejected), else
     every image in ``stage``, by default stage 3 for kind automatic and stage 2 for prefill.
     ``config`` overrides fields of the kind's preset (AutomaticConfig.paper() / .prefill()).
     """
-    require_admin(user, dataset, "launch automatic passes")
     resolved = resolve_config(kind, config)
     ids, stage = _select_images(dataset, kind, image_ids, stage)
     version = get_active_version()
@@ -248,10 +248,9 @@ def finish_if_complete(pass_id: int) -> bool:
     )
 
 
-def cancel_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> AutomaticPass:
+def cancel_automatic_pass(run: AutomaticPass) -> AutomaticPass:
     """Stop a queued or running pass: images not started are skipped; masks already written
     stay (launch the pass again, or delete them, to undo)."""
-    require_admin(user, run.dataset, "cancel automatic passes")
     updated = AutomaticPass.objects.filter(pk=run.pk, status__in=ACTIVE).update(
         status=Status.CANCELLED, finished_at=timezone.now()
     )
@@ -260,10 +259,9 @@ def cancel_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> Automat
     return with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
 
 
-def resume_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> AutomaticPass:
+def resume_automatic_pass(run: AutomaticPass) -> AutomaticPass:
     """Queue again the images of a pass that are not done (failed ones included), e.g. after a
     cancel, failures that were fixed, or messages lost with a broker."""
-    require_admin(user, run.dataset, "resume automatic passes")
     with transaction.atomic():
         run.items.filter(status=ItemStatus.FAILED).update(status=ItemStatus.PENDING, error="")
         if not run.items.filter(status=ItemStatus.PENDING).exists():
