@@ -21,7 +21,7 @@ from annotation.models import (
     PrefillReview,
 )
 from annotation.services.errors import Conflict, InvalidInput
-from annotation.services.predict import check_prompts
+from annotation.services.prompts import check_prompts
 from engine import rle as rle_codec
 from modeltrain.models import ModelVersion
 from modeltrain.services import get_active_version
