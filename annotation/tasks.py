@@ -55,7 +55,7 @@ ONE_IMAGE = settings.IMAGE_TASK_TIME_LIMIT  # an embedding, one image of a pass
 
 
 @shared_task(name="annotation.embed_image", **task_options("gpu", ONE_IMAGE))
-def embed_image(image_id: int) -> bool:
+def embed_image_task(image_id: int) -> bool:
     image = Image.objects.filter(pk=image_id).first()
     if image is None:  # deleted since it was queued
         return False
@@ -63,7 +63,7 @@ def embed_image(image_id: int) -> bool:
 
 
 @shared_task(name="annotation.import_path", **task_options("cpu", JOB))
-def import_path(job_id: int) -> str:
+def import_path_task(job_id: int) -> str:
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
         return "gone"
@@ -71,18 +71,18 @@ def import_path(job_id: int) -> str:
 
 
 @shared_task(name="annotation.expire_holds", **task_options("cpu", 600))
-def expire_holds() -> int:
+def expire_holds_task() -> int:
     return work.expire_holds()
 
 
 @shared_task(name="annotation.fail_lost_jobs", **task_options("cpu", 600))
-def fail_lost_jobs() -> dict[str, int]:
+def fail_lost_jobs_task() -> dict[str, int]:
     """Mark failed the jobs left "running" by a task that is gone (annotation.services.jobs)."""
     return jobs.fail_all_lost_jobs()
 
 
 @shared_task(name="annotation.run_export", **task_options("cpu", JOB))
-def run_export(export_id: int) -> str:
+def run_export_task(export_id: int) -> str:
     export = Export.objects.filter(pk=export_id).first()
     if export is None:
         return "gone"
@@ -90,11 +90,11 @@ def run_export(export_id: int) -> str:
 
 
 @shared_task(name="annotation.run_automatic_pass", **task_options("gpu", ONE_IMAGE))
-def run_automatic_pass(pass_id: int) -> int:
+def run_automatic_pass_task(pass_id: int) -> int:
     """Fan a pass out: one automatic_pass_image task per image not done yet."""
     return automatic.run_automatic_pass(pass_id)
 
 
 @shared_task(name="annotation.automatic_pass_image", **task_options("gpu", ONE_IMAGE))
-def automatic_pass_image(pass_id: int, image_id: int) -> str:
+def automatic_pass_image_task(pass_id: int, image_id: int) -> str:
     return automatic.run_pass_image(pass_id, image_id)

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from annotation.services import access
 from annotation.services.errors import ServiceError
 from modeltrain import rounds, versions
 from modeltrain.models import ImageSplit, TrainingRound
@@ -51,7 +52,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
             return
         try:
-            version = versions.promote_version(queryset.get(), request.user)
+            access.require_staff(request.user, "promote model versions")
+            version = versions.promote_version(queryset.get())
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
@@ -60,7 +62,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Roll back: activate the active version's parent")
     def rollback(self, request, queryset) -> None:
         try:
-            version = versions.rollback_version(request.user)
+            access.require_staff(request.user, "roll back model versions")
+            version = versions.rollback_version()
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
@@ -137,6 +140,7 @@ class TrainingRoundAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         if change:
             return
+        access.require_staff(request.user, "launch training rounds")
         run = rounds.launch_training_round(
             form.cleaned_data["dataset"],
             request.user,
@@ -154,7 +158,8 @@ class TrainingRoundAdmin(admin.ModelAdmin):
         cancelled = 0
         for run in queryset.filter(status__in=rounds.ACTIVE):
             try:
-                rounds.cancel_training_round(run, request.user)
+                access.require_staff(request.user, "cancel training rounds")
+                rounds.cancel_training_round(run)
                 cancelled += 1
             except ServiceError:
                 continue  # finished meanwhile

@@ -121,7 +121,9 @@ class ModelVersionViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk=None) -> Response:
         """Make this version the active one (staff); re-embeds images if its encoder differs."""
-        version = versions.promote_version(self.get_object(), request.user)
+        version = self.get_object()
+        access.require_staff(request.user, "promote model versions")
+        version = versions.promote_version(version)
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(
@@ -134,7 +136,8 @@ class ModelVersionViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"])
     def rollback(self, request: Request) -> Response:
         """Activate the parent of the active version (staff); 409 when it has none."""
-        version = versions.rollback_version(request.user)
+        access.require_staff(request.user, "roll back model versions")
+        version = versions.rollback_version()
         return Response(ModelVersionSerializer(version).data)
 
 
@@ -195,7 +198,9 @@ class TrainingRoundViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Stop a queued or running round (staff); no version is made."""
-        run = rounds.cancel_training_round(self.get_object(), request.user)
+        run = self.get_object()
+        access.require_staff(request.user, "cancel training rounds")
+        run = rounds.cancel_training_round(run)
         return Response(TrainingRoundSerializer(run).data)
 
 

@@ -12,8 +12,9 @@ from django.db.models import QuerySet
 
 from annotation.models import Dataset, DatasetMembership, Role
 from annotation.services import jobs
-from annotation.services.access import User, require_staff
+from annotation.services.access import User
 from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.queueing import queue_task
 from modeltrain.exporting import assign_splits, new_training_masks
 from modeltrain.models import TrainingRound
 from modeltrain.training import MODES, TrainConfig
@@ -85,13 +86,10 @@ def launch_training_round(
 ) -> TrainingRound:
     """Record a round on ``dataset`` starting from the active version and queue it on the gpu
     queue (``queue=False``: the caller runs it, as ``manage.py train_round`` does).
-    ``options`` overrides TrainConfig fields; ``user`` must be staff (None: the system).
+    ``options`` overrides TrainConfig fields; ``user`` is recorded as its author (None: the
+    system); the views and the admin have checked it is staff.
     Raises what ``plan_round`` raises."""
-    if user is not None:
-        require_staff(user, "launch training rounds")
     parent, config, promotion = plan_round(dataset, mode=mode, promotion=promotion, options=options)
-    from modeltrain.tasks import run_training_round as run_task
-
     try:
         with transaction.atomic():
             run = TrainingRound.objects.create(
@@ -104,7 +102,7 @@ def launch_training_round(
                 created_by=user if user is not None and user.is_authenticated else None,
             )
             if queue:
-                run_task.delay_on_commit(run.pk)
+                queue_task("modeltrain.run_training_round", run.pk)
     except IntegrityError:
         raise Conflict(
             f"a training round is already queued or running on dataset {dataset.name!r}"
@@ -112,10 +110,8 @@ def launch_training_round(
     return run
 
 
-def cancel_training_round(run: TrainingRound, user: User | None = None) -> TrainingRound:
+def cancel_training_round(run: TrainingRound) -> TrainingRound:
     """Stop a queued or running round; the running one stops at its next progress report."""
-    if user is not None:
-        require_staff(user, "cancel training rounds")
     try:
         return jobs.cancel_job(run, "training round")
     except Conflict:

@@ -15,17 +15,17 @@ from registry.models import ModelVersion
     name="modeltrain.run_training_round",
     **task_options("gpu", settings.TRAINING_TASK_TIME_LIMIT),
 )
-def run_training_round(round_id: int) -> str:
+def run_training_round_task(round_id: int) -> str:
     return running.run_training_round(round_id)
 
 
 @shared_task(name="modeltrain.nightly_training_rounds", **task_options("cpu", 600))
-def nightly_training_rounds() -> list[int]:
+def nightly_training_rounds_task() -> list[int]:
     return rounds.nightly_training_rounds()
 
 
 @shared_task(name="modeltrain.reembed_images", **task_options("cpu", 600))
-def reembed_images(version_id: int) -> int:
+def reembed_images_task(version_id: int) -> int:
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
         return 0

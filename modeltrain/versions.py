@@ -14,8 +14,8 @@ from typing import Any
 from django.db import transaction
 
 from annotation.models import EmbeddingStatus, Image, ImageStatus, Stage
-from annotation.services.access import User, require_staff
 from annotation.services.errors import Conflict
+from annotation.services.queueing import queue_task
 from registry.active import activate_version, get_active_version
 from registry.models import ModelVersion
 
@@ -26,11 +26,9 @@ logger = logging.getLogger(__name__)
 REEMBED_STAGES = (Stage.ASSISTED_MANUAL, Stage.SEMI_AUTOMATIC)
 
 
-def promote_version(version: ModelVersion, user: User | None = None) -> ModelVersion:
-    """Make ``version`` the active one (``user``: staff only; None for the system's own
-    automatic promotion). Queues re-embedding when the encoder changed."""
-    if user is not None:
-        require_staff(user, "promote model versions")
+def promote_version(version: ModelVersion) -> ModelVersion:
+    """Make ``version`` the active one (by staff, checked by the views and the admin, or by the
+    system's own automatic promotion). Queues re-embedding when the encoder changed."""
     previous = get_active_version()
     if previous.pk == version.pk:
         return version
@@ -42,10 +40,8 @@ def promote_version(version: ModelVersion, user: User | None = None) -> ModelVer
     return active
 
 
-def rollback_version(user: User | None = None) -> ModelVersion:
+def rollback_version() -> ModelVersion:
     """Go back from the active version to the one it was trained from (its parent)."""
-    if user is not None:
-        require_staff(user, "roll back model versions")
     active = get_active_version()
     if active.parent is None:
         raise Conflict(
@@ -57,17 +53,13 @@ def rollback_version(user: User | None = None) -> ModelVersion:
 
 def queue_reembedding(version: ModelVersion) -> None:
     """Queue (after commit) the task that re-embeds the pending images under ``version``."""
-    from modeltrain.tasks import reembed_images
-
-    reembed_images.delay_on_commit(version.pk)
+    queue_task("modeltrain.reembed_images", version.pk)
 
 
 def reembed_images(version: ModelVersion) -> int:
     """The cpu task's work: mark the pending stage-1/2 images whose embedding is not yet under
     ``version``'s encoder as queued, and queue one embedding task each. Nothing when
     ``version`` is no longer active (rolled back meanwhile). Returns the images queued."""
-    from annotation.tasks import embed_image
-
     if not ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
         return 0
     stale = Image.objects.filter(status=ImageStatus.PENDING, stage__in=REEMBED_STAGES).exclude(
@@ -79,7 +71,7 @@ def reembed_images(version: ModelVersion) -> int:
             embedding_status=EmbeddingStatus.QUEUED, embedding_key=version.encoder_key
         )
         for image_id in ids:
-            embed_image.delay_on_commit(image_id)
+            queue_task("annotation.embed_image", image_id)
     return len(ids)
 
 

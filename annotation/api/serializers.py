@@ -26,6 +26,7 @@ from annotation.models import (
     Stage,
 )
 from annotation.services.access import role_in
+from annotation.services.prompts import MAX_POINTS
 
 MAX_SECONDS = 24 * 3600
 # PositiveIntegerField's range on every database backend.
@@ -206,26 +207,25 @@ def unit_score_field(help_text: str) -> FiniteFloatField:
     )
 
 
-class PredictSerializer(serializers.Serializer):
+# The shape of click prompts in JSON, declared once for a prediction and for the prompts stored
+# with a mask; the rules against the image are annotation.services.prompts'. (A comment, not a
+# docstring: the schema would show it as the description of both.)
+class PromptFields(serializers.Serializer):
     points = serializers.ListField(
-        child=point_field(), required=False, default=list, max_length=100
+        child=point_field(), required=False, default=list, max_length=MAX_POINTS
     )
     labels = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=1), required=False, default=list
     )
     box = box_field()
+
+
+class PredictSerializer(PromptFields):
     mask_input_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     multimask = serializers.BooleanField(default=True)
 
 
-class PromptSerializer(serializers.ModelSerializer):
-    points = serializers.ListField(
-        child=point_field(), required=False, default=list, max_length=100
-    )
-    labels = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=1), required=False, default=list
-    )
-    box = box_field()
+class PromptSerializer(PromptFields, serializers.ModelSerializer):
     chosen_index = serializers.IntegerField(
         min_value=0, max_value=2, required=False, allow_null=True
     )

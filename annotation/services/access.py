@@ -92,6 +92,31 @@ def require_staff(user: User, action: str) -> None:
         raise NotAllowed(f"only site admins (staff) may {action}")
 
 
+def require_session_owner(user: User, session: AnnotatorSession) -> None:
+    if session.annotator_id != user.pk:
+        raise NotAllowed("only the session's annotator may send its heartbeats or finish it")
+
+
+# What annotators draw; the other sources (passes, imports, pre-fill) are the engine's, and only
+# a dataset's admins store such masks by hand.
+ANNOTATOR_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
+
+
+def require_mask_source(user: User, dataset: Dataset, source: str) -> None:
+    if source not in ANNOTATOR_SOURCES and role_in(user, dataset) != Role.ADMIN:
+        raise NotAllowed(
+            f"{source!r} masks come from the engine's passes and imports; annotators create "
+            f"'manual' or 'model_assisted' masks"
+        )
+
+
+def require_mask_editor(
+    user: User, mask: Mask, action: str, who: str = "the mask's author, reviewers and admins"
+) -> None:
+    if not can_edit_mask(user, mask):
+        raise NotAllowed(f"only {who} may {action} it")
+
+
 def can_edit_mask(user: User, mask: Mask) -> bool:
     """Authors edit their own masks; reviewers and admins edit any in their datasets; any
     annotator of the dataset reviews (keeps, fixes, deletes) the masks the model pre-filled."""

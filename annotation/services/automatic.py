@@ -31,11 +31,12 @@ from annotation.models import (
     Role,
     Stage,
 )
-from annotation.services.access import User, require_admin
+from annotation.services.access import User
 from annotation.services.automatic_config import config_from_json, resolve_config
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.jobs import TRANSIENT_ERRORS
+from annotation.services.queueing import queue_task
 from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine.images import load_image
@@ -58,18 +59,16 @@ def launch_automatic_pass(
     config: dict | None = None,
     stage: int | None = None,
 ) -> AutomaticPass:
-    """Record a pass of the active model over images of ``dataset`` and queue it (admins).
+    """Record a pass of the active model over images of ``dataset`` and queue it (the view has
+    checked that ``user``, who is recorded as its author, administers the dataset).
 
     The images are ``image_ids`` (all in the dataset, or the whole request is rejected), else
     every image in ``stage``, by default stage 3 for kind automatic and stage 2 for prefill.
     ``config`` overrides fields of the kind's preset (AutomaticConfig.paper() / .prefill()).
     """
-    require_admin(user, dataset, "launch automatic passes")
     resolved = resolve_config(kind, config)
     ids, stage = _select_images(dataset, kind, image_ids, stage)
     version = get_active_version()
-    from annotation.tasks import run_automatic_pass as run_task
-
     with transaction.atomic():
         run = AutomaticPass.objects.create(
             dataset=dataset,
@@ -83,7 +82,7 @@ def launch_automatic_pass(
         AutomaticPassImage.objects.bulk_create(
             [AutomaticPassImage(automatic_pass=run, image_id=pk) for pk in ids], batch_size=1000
         )
-        run_task.delay_on_commit(run.pk)
+        queue_task("annotation.run_automatic_pass", run.pk)
     return run
 
 
@@ -132,10 +131,8 @@ def run_automatic_pass(pass_id: int) -> int:
         .order_by("image_id")
         .values_list("image_id", flat=True)
     )
-    from annotation.tasks import automatic_pass_image
-
     for image_id in pending:  # called from a task, outside any transaction: queue now
-        automatic_pass_image.delay(run.pk, image_id)
+        queue_task("annotation.automatic_pass_image", run.pk, image_id, after_commit=False)
     if not pending:
         finish_if_complete(run.pk)
     return len(pending)
@@ -251,10 +248,9 @@ def finish_if_complete(pass_id: int) -> bool:
     )
 
 
-def cancel_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> AutomaticPass:
+def cancel_automatic_pass(run: AutomaticPass) -> AutomaticPass:
     """Stop a queued or running pass: images not started are skipped; masks already written
     stay (launch the pass again, or delete them, to undo)."""
-    require_admin(user, run.dataset, "cancel automatic passes")
     updated = AutomaticPass.objects.filter(pk=run.pk, status__in=ACTIVE).update(
         status=Status.CANCELLED, finished_at=timezone.now()
     )
@@ -263,10 +259,9 @@ def cancel_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> Automat
     return with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
 
 
-def resume_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> AutomaticPass:
+def resume_automatic_pass(run: AutomaticPass) -> AutomaticPass:
     """Queue again the images of a pass that are not done (failed ones included), e.g. after a
     cancel, failures that were fixed, or messages lost with a broker."""
-    require_admin(user, run.dataset, "resume automatic passes")
     with transaction.atomic():
         run.items.filter(status=ItemStatus.FAILED).update(status=ItemStatus.PENDING, error="")
         if not run.items.filter(status=ItemStatus.PENDING).exists():
@@ -274,9 +269,7 @@ def resume_automatic_pass(run: AutomaticPass, user: AbstractBaseUser) -> Automat
         AutomaticPass.objects.filter(pk=run.pk).update(
             status=Status.RUNNING, error="", finished_at=None
         )
-        from annotation.tasks import run_automatic_pass as run_task
-
-        run_task.delay_on_commit(run.pk)
+        queue_task("annotation.run_automatic_pass", run.pk)
     return with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
 
 

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from annotation.models import EmbeddingStatus, Image
 from annotation.services.errors import EmbeddingUnavailable
+from annotation.services.queueing import queue_task
 from annotation.services.storage import image_path
 from engine.embedding import Embedding
 from engine.images import load_image
@@ -113,11 +114,9 @@ def embed_image(image: Image) -> bool:
 def queue_embedding(image: Image) -> None:
     """Queue (again) the embedding of an image, e.g. after a failure was fixed or a worker died
     while it was running (the task is idempotent: an existing embedding is only looked up)."""
-    from annotation.tasks import embed_image as embed_task
-
     with transaction.atomic():
         _set_status(image, EmbeddingStatus.QUEUED, image.embedding_key)
-        embed_task.delay_on_commit(image.pk)
+        queue_task("annotation.embed_image", image.pk)
 
 
 def _set_status(image: Image, status: str, key: str, error: str = "") -> None:

@@ -19,16 +19,13 @@ from annotation.models import (
     MaskPrompt,
     MaskSource,
     PrefillReview,
-    Role,
 )
-from annotation.services.access import can_edit_mask, role_in
-from annotation.services.errors import Conflict, InvalidInput, NotAllowed
-from annotation.services.predict import check_prompts
+from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.prompts import check_prompts
 from engine import rle as rle_codec
 from registry.active import get_active_version
 from registry.models import ModelVersion
 
-ANNOTATOR_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
 NO_MODEL_SOURCES = (MaskSource.MANUAL, MaskSource.IMPORTED)
 
 
@@ -51,13 +48,13 @@ def accept_mask(
     """Store a mask on ``image``; returns (mask, created).
 
     With a ``client_id`` already used on this image (a double submission or a retry after a
-    network error) the existing mask is returned and nothing is written.
+    network error) the existing mask is returned and nothing is written. Who may create a mask
+    of ``source`` is the view's check (access.require_mask_source).
     """
-    if client_id is not None:
-        existing = Mask.objects.filter(image=image, client_id=client_id).first()
-        if existing is not None:
-            return existing, False
-    _check_source(image, user, source)
+    existing = mask_with_client_id(image, client_id)
+    if existing is not None:
+        return existing, False
+    _check_source(source)
     rle, bbox, area = _geometry(image, rle)
     if source in NO_MODEL_SOURCES:
         if model_version is not None:
@@ -98,6 +95,13 @@ def accept_mask(
     return mask, True
 
 
+def mask_with_client_id(image: Image, client_id: uuid.UUID | None) -> Mask | None:
+    """The mask already stored on ``image`` under ``client_id`` (a repeated submission)."""
+    if client_id is None:
+        return None
+    return Mask.objects.filter(image=image, client_id=client_id).first()
+
+
 def update_mask(
     mask: Mask,
     user: AbstractBaseUser,
@@ -107,12 +111,10 @@ def update_mask(
     seconds_spent: float | None = None,
     prompt: dict[str, Any] | None = None,
 ) -> Mask:
-    """Correct a mask (its author, a reviewer or admin of the dataset, or any annotator of the
-    dataset for a mask the model pre-filled). ``expected_version`` is the version the editor
+    """Correct a mask (the view has checked ``user`` may: access.require_mask_editor; a
+    pre-filled mask records them as its reviewer). ``expected_version`` is the version the editor
     started from: if someone changed the mask since, the edit is refused with 409 (optimistic
     concurrency), so nobody overwrites an edit they never saw."""
-    if not can_edit_mask(user, mask):
-        raise NotAllowed("only the mask's author, reviewers and admins may change it")
     changes: dict[str, Any] = {}
     if rle is not None:
         changes["rle"], changes["bbox"], changes["area"] = _geometry(mask.image, rle)
@@ -133,14 +135,16 @@ def update_mask(
 def keep_prefilled_mask(mask: Mask, user: AbstractBaseUser, *, expected_version: int) -> Mask:
     """An annotator keeps a mask the model pre-filled as it is: it stays the model's mask and is
     counted as kept, not as drawn by the annotator."""
-    if mask.source != MaskSource.PREFILLED:
-        raise InvalidInput(f"only pre-filled masks are kept; this one is {mask.source!r}")
-    if not can_edit_mask(user, mask):
-        raise NotAllowed("only annotators, reviewers and admins of the dataset may keep it")
+    check_keepable(mask)
     with transaction.atomic():
         _bump_version(mask, expected_version, {"review": PrefillReview.KEPT, "reviewed_by": user})
     mask.refresh_from_db()
     return mask
+
+
+def check_keepable(mask: Mask) -> None:
+    if mask.source != MaskSource.PREFILLED:
+        raise InvalidInput(f"only pre-filled masks are kept; this one is {mask.source!r}")
 
 
 def _bump_version(mask: Mask, expected_version: int, changes: dict[str, Any]) -> None:
@@ -161,12 +165,10 @@ def _bump_version(mask: Mask, expected_version: int, changes: dict[str, Any]) ->
     )
 
 
-def delete_mask(mask: Mask, user: AbstractBaseUser, *, expected_version: int) -> None:
+def delete_mask(mask: Mask, *, expected_version: int) -> None:
     """Delete a mask, if it is still at ``expected_version``: like an edit, a delete from a
     client that never saw the latest change is refused with 409 instead of silently removing
     someone else's newer work."""
-    if not can_edit_mask(user, mask):
-        raise NotAllowed("only the mask's author, reviewers and admins may delete it")
     with transaction.atomic():
         # The row lock keeps a concurrent edit from landing between the check and the delete.
         current = (
@@ -200,14 +202,9 @@ def _geometry(image: Image, rle: Any) -> tuple[dict[str, Any], list[float], int]
     return valid.rle, valid.bbox, valid.area
 
 
-def _check_source(image: Image, user: AbstractBaseUser, source: str) -> None:
+def _check_source(source: str) -> None:
     if source not in MaskSource.values:
         raise InvalidInput(f"source must be one of {', '.join(MaskSource.values)}")
-    if source not in ANNOTATOR_SOURCES and role_in(user, image.dataset) != Role.ADMIN:
-        raise NotAllowed(
-            f"{source!r} masks come from the engine's passes and imports; annotators create "
-            f"'manual' or 'model_assisted' masks"
-        )
 
 
 def _check_session(session: AnnotatorSession, image: Image, user: AbstractBaseUser) -> None:

@@ -8,7 +8,6 @@ foreign id is a 400: the client then sends the clicks again without it.
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from django.core.cache import cache
 from annotation.models import EmbeddingStatus, Image
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import EmbeddingUnavailable, InvalidInput
+from annotation.services.prompts import check_prompts
 from engine import Prediction
 from engine import rle as rle_codec
 from registry.active import get_active_version
@@ -29,7 +29,6 @@ from registry.runtime import describe_version, get_predictor
 
 LOGITS_TTL_SECONDS = 3600
 LOGITS_SHAPE = (256, 256)
-MAX_POINTS = 100
 _LOGITS_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -112,41 +111,6 @@ def describe_prediction(
         "model": describe_version(version),
         "embedding_computed": embedding_computed,
     }
-
-
-def check_prompts(
-    image: Image,
-    points: list[Sequence[float]],
-    labels: list[int],
-    box: Sequence[float] | None,
-) -> None:
-    """Raise InvalidInput for prompts the image cannot answer, with what is wrong."""
-    if not points and box is None:
-        raise InvalidInput("give at least one point or a box")
-    if len(points) > MAX_POINTS:
-        raise InvalidInput(f"at most {MAX_POINTS} points per prediction, got {len(points)}")
-    if len(labels) != len(points):
-        raise InvalidInput(f"{len(points)} points need {len(points)} labels, got {len(labels)}")
-    for i, point in enumerate(points):
-        if len(point) != 2 or not all(math.isfinite(v) for v in point):
-            raise InvalidInput(f"point {i} must be [x, y] with finite numbers")
-        x, y = point
-        if not (0 <= x <= image.width and 0 <= y <= image.height):
-            raise InvalidInput(
-                f"point {i} ({x}, {y}) is outside the {image.width}x{image.height} image"
-            )
-    for i, label in enumerate(labels):
-        if label not in (0, 1):
-            raise InvalidInput(f"label {i} must be 1 (foreground) or 0 (background), got {label}")
-    if box is not None:
-        if len(box) != 4 or not all(math.isfinite(v) for v in box):
-            raise InvalidInput("box must be [x0, y0, x1, y1] with finite numbers")
-        x0, y0, x1, y1 = box
-        if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):
-            raise InvalidInput(
-                f"box {list(box)} must satisfy 0 <= x0 < x1 <= {image.width} and "
-                f"0 <= y0 < y1 <= {image.height} (a box with an area)"
-            )
 
 
 def save_logits(

@@ -174,9 +174,9 @@ def test_a_corrupt_zip_is_one_rejection(dataset):
 def test_import_queues_the_embedding_on_the_gpu_queue_after_commit(
     dataset, tiny_model, django_capture_on_commit_callbacks
 ):
-    from annotation.tasks import embed_image
+    from annotation.tasks import embed_image_task
 
-    assert embed_image.resource == "gpu"
+    assert embed_image_task.resource == "gpu"
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         report = import_images(dataset, candidates(**{"a.png": factories.image_bytes(seed=1)}))
     image = Image.objects.get(pk=report.imported[0]["id"])

@@ -8,8 +8,8 @@ import pytest
 
 from annotation.models import Mask, MaskPrompt, Role
 from annotation.services.access import set_membership
-from annotation.services.errors import InvalidInput, NotAllowed
-from annotation.services.masks import accept_mask, delete_mask, update_mask
+from annotation.services.errors import InvalidInput
+from annotation.services.masks import accept_mask, update_mask
 from annotation.services.sessions import finish_session, start_session
 from tests import factories
 
@@ -95,13 +95,20 @@ def test_a_manual_mask_with_a_model_version_is_refused(image, annotator, tiny_mo
         )
 
 
-def test_annotators_cannot_claim_engine_sources(image, annotator, dataset_admin, tiny_model):
+def test_annotators_cannot_claim_engine_sources(
+    image, annotator, dataset_admin, tiny_model, client_for
+):
     rle = factories.rect_rle(image, 0, 0, 5, 5)
-    with pytest.raises(NotAllowed, match="annotators create"):
-        accept_mask(image, annotator, rle=rle, source="automatic")
+    refused = client_for(annotator).post(
+        "/api/masks/", {"image": image.pk, "rle": rle, "source": "automatic"}, format="json"
+    )
+    assert refused.status_code == 403 and "annotators create" in refused.json()["detail"]
+    assert not Mask.objects.exists()
 
-    mask, _ = accept_mask(image, dataset_admin, rle=rle, source="imported")
-    assert mask.source == "imported"
+    stored = client_for(dataset_admin).post(
+        "/api/masks/", {"image": image.pk, "rle": rle, "source": "imported"}, format="json"
+    )
+    assert stored.status_code == 201 and stored.json()["source"] == "imported"
 
 
 def test_the_same_client_id_returns_the_stored_mask(image, annotator):
@@ -125,7 +132,7 @@ def test_a_session_must_be_the_annotators_open_one_on_this_image(
         accept_mask(image, annotator, rle=rle, source="manual", session=theirs)
 
     mine, _ = start_session(image, annotator)
-    mine = finish_session(mine, annotator)
+    mine = finish_session(mine)
     with pytest.raises(InvalidInput, match="finished"):
         accept_mask(image, annotator, rle=rle, source="manual", session=mine)
 
@@ -165,18 +172,21 @@ def test_a_bad_update_changes_nothing(image, annotator):
     assert mask.seconds_spent == 0 and not MaskPrompt.objects.exists()
 
 
-def test_only_author_reviewer_and_admin_change_or_delete(dataset, image, annotator):
+def test_only_author_reviewer_and_admin_change_or_delete(dataset, image, annotator, client_for):
     colleague, reviewer = factories.make_user("col"), factories.make_user("rev")
     set_membership(dataset, colleague, Role.ANNOTATOR)
     set_membership(dataset, reviewer, Role.REVIEWER)
     mask, _ = accept_mask(
         image, annotator, rle=factories.rect_rle(image, 0, 0, 5, 5), source="manual"
     )
+    url = f"/api/masks/{mask.pk}/"
 
-    with pytest.raises(NotAllowed):
-        update_mask(mask, colleague, expected_version=1, seconds_spent=1)
-    with pytest.raises(NotAllowed):
-        delete_mask(mask, colleague, expected_version=mask.version)
-    update_mask(mask, reviewer, expected_version=1, seconds_spent=2)
-    delete_mask(mask, reviewer, expected_version=mask.version)
+    change = client_for(colleague).patch(url, {"version": 1, "seconds_spent": 1}, format="json")
+    assert change.status_code == 403 and "may change it" in change.json()["detail"]
+    delete = client_for(colleague).delete(f"{url}?version=1")
+    assert delete.status_code == 403 and "may delete it" in delete.json()["detail"]
+    mask.refresh_from_db()
+    assert mask.version == 1 and mask.seconds_spent == 0
+    assert client_for(reviewer).patch(url, {"version": 1, "seconds_spent": 2}).status_code == 200
+    assert client_for(reviewer).delete(f"{url}?version=2").status_code == 204
     assert not Mask.objects.exists()

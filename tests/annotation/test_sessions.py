@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Image
-from annotation.services.errors import Conflict, InvalidInput, NotAllowed
+from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import (
     HEARTBEAT_MAX_SECONDS,
@@ -49,7 +49,7 @@ def test_the_database_refuses_a_second_open_session(image, annotator):
 
 def test_a_finished_session_allows_a_new_one(image, annotator):
     session, _ = start_session(image, annotator)
-    finish_session(session, annotator)
+    finish_session(session)
 
     new, created = start_session(image, annotator)
 
@@ -111,25 +111,27 @@ def test_finish_records_end_time_and_masks_made(image, annotator, tiny_model):
         )
     age(session, 10)
 
-    session = finish_session(session, annotator)
+    session = finish_session(session)
 
     assert session.ended_at is not None and session.masks_made == 2
     assert 9 <= session.active_seconds <= 12
-    assert finish_session(session, annotator).ended_at == session.ended_at  # idempotent
+    assert finish_session(session).ended_at == session.ended_at  # idempotent
 
 
 def test_heartbeat_on_a_finished_session_is_a_conflict(image, annotator):
     session, _ = start_session(image, annotator)
-    finish_session(session, annotator)
+    finish_session(session)
 
     with pytest.raises(Conflict, match="finished"):
         heartbeat_session(session, annotator)
 
 
-def test_only_the_annotator_may_heartbeat_or_finish(image, annotator, dataset_admin):
+def test_only_the_annotator_may_heartbeat_or_finish(image, annotator, dataset_admin, client_for):
     session, _ = start_session(image, annotator)
+    admin = client_for(dataset_admin)  # sees the session (their dataset's), may not drive it
 
-    with pytest.raises(NotAllowed):
-        heartbeat_session(session, dataset_admin)
-    with pytest.raises(NotAllowed):
-        finish_session(session, dataset_admin)
+    for action in ("heartbeat", "finish"):
+        answer = admin.post(f"/api/sessions/{session.pk}/{action}/", {}, format="json")
+        assert answer.status_code == 403 and "annotator may" in answer.json()["detail"]
+    session.refresh_from_db()
+    assert session.ended_at is None

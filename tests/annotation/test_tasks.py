@@ -13,7 +13,11 @@ from tests import factories
 
 @pytest.mark.parametrize(
     ("task", "queue"),
-    [(tasks.embed_image, "gpu"), (tasks.import_path, "cpu"), (tasks.expire_holds, "cpu")],
+    [
+        (tasks.embed_image_task, "gpu"),
+        (tasks.import_path_task, "cpu"),
+        (tasks.expire_holds_task, "cpu"),
+    ],
 )
 def test_tasks_are_routed_to_the_queue_of_their_resource(task, queue):
     route = celery_app.amqp.router.route({}, task.name, (), {}, task)
@@ -23,11 +27,11 @@ def test_tasks_are_routed_to_the_queue_of_their_resource(task, queue):
 
 @pytest.mark.django_db
 def test_embed_image_task_is_idempotent(image, tiny_model):
-    assert tasks.embed_image.delay(image.pk).get() is True
+    assert tasks.embed_image_task.delay(image.pk).get() is True
     path = embedding_store().path(image.content_sha256, tiny_model.encoder_key)
     mtime = path.stat().st_mtime_ns
 
-    assert tasks.embed_image.delay(image.pk).get() is True
+    assert tasks.embed_image_task.delay(image.pk).get() is True
 
     image.refresh_from_db()
     assert image.embedding_status == EmbeddingStatus.DONE
@@ -37,7 +41,7 @@ def test_embed_image_task_is_idempotent(image, tiny_model):
 
 @pytest.mark.django_db
 def test_embed_image_task_for_a_deleted_image_does_nothing(tiny_model):
-    assert tasks.embed_image.delay(987654).get() is False
+    assert tasks.embed_image_task.delay(987654).get() is False
 
 
 @pytest.mark.django_db
@@ -48,8 +52,8 @@ def test_import_path_task_runs_the_job_once_and_keeps_its_report(dataset, tmp_pa
     (folder / "b.txt").write_bytes(b"nope")
     job = ImportJob.objects.create(dataset=dataset, path=str(folder), created_by=admin_user)
 
-    assert tasks.import_path.delay(job.pk).get() == "done"
-    assert tasks.import_path.delay(job.pk).get() == "done"  # a redelivery does nothing
+    assert tasks.import_path_task.delay(job.pk).get() == "done"
+    assert tasks.import_path_task.delay(job.pk).get() == "done"  # a redelivery does nothing
 
     job.refresh_from_db()
     assert [item["name"] for item in job.report["imported"]] == ["a.png"]
@@ -62,7 +66,7 @@ def test_import_path_task_runs_the_job_once_and_keeps_its_report(dataset, tmp_pa
 def test_import_job_for_a_vanished_path_fails_with_the_reason(dataset, tmp_path):
     job = ImportJob.objects.create(dataset=dataset, path=str(tmp_path / "gone"))
 
-    assert tasks.import_path.delay(job.pk).get() == "failed"
+    assert tasks.import_path_task.delay(job.pk).get() == "failed"
     job.refresh_from_db()
     assert "does not exist" in job.error
 
@@ -76,6 +80,6 @@ def test_expire_holds_task_clears_expired_holds(image, annotator):
     Image.objects.filter(pk=image.pk).update(
         held_by=annotator, held_until=timezone.now() - timedelta(seconds=1)
     )
-    assert tasks.expire_holds.delay().get() == 1
+    assert tasks.expire_holds_task.delay().get() == 1
     image.refresh_from_db()
     assert image.held_by is None and image.held_until is None

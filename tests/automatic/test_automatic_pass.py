@@ -7,7 +7,6 @@ import pytest
 
 from annotation.models import AutomaticPass, Image, Mask, MaskSource, Stage
 from annotation.services import automatic
-from annotation.services.errors import NotAllowed
 from annotation.services.masks import accept_mask
 from annotation.services.storage import image_path
 from engine import rle as rle_codec
@@ -184,7 +183,7 @@ def test_an_unreadable_image_fails_alone_and_resume_retries_it(
     assert machine_masks(fine, run.model_version).count() == 12
 
     image_path(broken).write_bytes(saved)
-    automatic.resume_automatic_pass(run, dataset_admin)  # queued on commit: run it here
+    automatic.resume_automatic_pass(run)  # queued on commit: run it here
     automatic.run_automatic_pass(run.pk)
     run = progress(run)
     assert (run.status, run.done_images, run.failed_images, run.error) == ("done", 2, 0, "")
@@ -192,14 +191,16 @@ def test_an_unreadable_image_fails_alone_and_resume_retries_it(
 
 def test_a_cancelled_pass_writes_nothing_more(dataset, dataset_admin, stage3_images):
     run = automatic.launch_automatic_pass(dataset, dataset_admin, "automatic", config=RELAXED)
-    automatic.cancel_automatic_pass(run, dataset_admin)
+    automatic.cancel_automatic_pass(run)
     assert automatic.run_automatic_pass(run.pk) == 0
     assert automatic.run_pass_image(run.pk, stage3_images[0].pk) == "skipped"
     assert progress(run).status == "cancelled"
     assert not Mask.objects.exists()
 
 
-def test_only_dataset_admins_launch(dataset, annotator, stage3_images):
-    with pytest.raises(NotAllowed, match="only admins"):
-        automatic.launch_automatic_pass(dataset, annotator, "automatic")
+def test_only_dataset_admins_launch(dataset, annotator, stage3_images, client_for):
+    answer = client_for(annotator).post(
+        f"/api/datasets/{dataset.pk}/automatic-passes/", {"kind": "automatic"}, format="json"
+    )
+    assert answer.status_code == 403 and "only admins" in answer.json()["detail"]
     assert not AutomaticPass.objects.exists()

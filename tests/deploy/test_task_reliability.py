@@ -63,7 +63,7 @@ def test_a_task_retries_a_transient_database_error_and_then_succeeds(eager_witho
         return 7
 
     with mock.patch.object(tasks.work, "expire_holds", side_effect=flaky):
-        result = tasks.expire_holds.apply()
+        result = tasks.expire_holds_task.apply()
 
     assert len(calls) == 3
     assert result.state == "SUCCESS" and result.result == 7
@@ -73,7 +73,7 @@ def test_retries_end_after_max_retries(eager_without_propagation):
     down = mock.Mock(side_effect=OperationalError("could not connect to server"))
 
     with mock.patch.object(tasks.work, "expire_holds", down):
-        result = tasks.expire_holds.apply()
+        result = tasks.expire_holds_task.apply()
 
     assert down.call_count == tasks.MAX_RETRIES + 1
     assert result.state == "FAILURE" and isinstance(result.result, OperationalError)
@@ -94,7 +94,7 @@ def test_a_job_is_not_failed_by_a_transient_error_and_a_retry_finishes_it(
         return real_write(job, out_dir)
 
     with mock.patch.object(exports, "_write", side_effect=write_once_the_database_is_back):
-        result = tasks.run_export.apply(args=[export.pk])
+        result = tasks.run_export_task.apply(args=[export.pk])
 
     export.refresh_from_db()
     assert len(attempts) == 2 and result.result == "done"

@@ -11,7 +11,7 @@ from annotation.models import Export
 from annotation.services import exports, sa1b
 from annotation.services.exports import export_root, queue_export, run_export
 from annotation.services.sa1b import export_sa1b
-from annotation.tasks import run_export as run_export_task
+from annotation.tasks import run_export_task
 from tests import factories
 from tests.exports.conftest import add_mask, blob, shard_records
 

@@ -50,7 +50,7 @@ def test_a_queued_export_is_cancelled_and_its_task_then_does_nothing(
 
     assert answer.status_code == 200, answer.content
     assert answer.json()["status"] == "cancelled"
-    assert tasks.run_export.delay(export.pk).get() == "cancelled"
+    assert tasks.run_export_task.delay(export.pk).get() == "cancelled"
     export.refresh_from_db()
     assert export.status == "cancelled" and export.started_at is None
     assert not export_dir(export).exists()
@@ -70,7 +70,7 @@ def test_a_running_export_cancelled_midway_stays_cancelled_and_leaves_no_files(
 
     monkeypatch.setattr(sa1b, "_record", cancel_while_writing)
 
-    assert tasks.run_export.delay(export.pk).get() == "cancelled"
+    assert tasks.run_export_task.delay(export.pk).get() == "cancelled"
 
     assert answers[0].status_code == 200 and answers[0].json()["status"] == "cancelled"
     export.refresh_from_db()
@@ -148,7 +148,7 @@ def test_a_queued_import_is_cancelled_and_its_task_then_imports_nothing(
 
     assert answer.status_code == 200, answer.content
     assert answer.json()["status"] == "cancelled"
-    assert tasks.import_path.delay(job.pk).get() == "cancelled"
+    assert tasks.import_path_task.delay(job.pk).get() == "cancelled"
     assert not Image.objects.filter(dataset=dataset).exists()
 
 
@@ -167,7 +167,7 @@ def test_a_running_import_stops_at_its_cancel_and_keeps_what_it_imported(
 
     monkeypatch.setattr(imports, "_import_one", cancel_after_the_first)
 
-    assert tasks.import_path.delay(job.pk).get() == "cancelled"
+    assert tasks.import_path_task.delay(job.pk).get() == "cancelled"
 
     assert answers[0].status_code == 200
     job.refresh_from_db()

@@ -89,7 +89,7 @@ def test_the_bookkeeping_task_fails_every_kind_of_lost_job(dataset, other_datase
         dataset=other_dataset, parent=version, status="running", started_at=started(3 * LIMIT)
     )
 
-    counts = tasks.fail_lost_jobs.delay().get()
+    counts = tasks.fail_lost_jobs_task.delay().get()
 
     assert counts == {"ImportJob": 1, "Export": 1, "TrainingRound": 1}
     for row in (export, job, old_round):
@@ -98,16 +98,20 @@ def test_the_bookkeeping_task_fails_every_kind_of_lost_job(dataset, other_datase
     for row, status in ((queued, "queued"), (young_round, "running")):
         row.refresh_from_db()
         assert row.status == status
-    assert tasks.fail_lost_jobs.delay().get() == {"ImportJob": 0, "Export": 0, "TrainingRound": 0}
+    assert tasks.fail_lost_jobs_task.delay().get() == {
+        "ImportJob": 0,
+        "Export": 0,
+        "TrainingRound": 0,
+    }
 
 
 def test_a_task_delivered_again_after_its_job_was_found_lost_does_nothing(dataset):
     export = Export.objects.create(
         dataset=dataset, status="running", started_at=started(PAST_LIMIT)
     )
-    tasks.fail_lost_jobs.delay().get()
+    tasks.fail_lost_jobs_task.delay().get()
 
-    assert tasks.run_export.delay(export.pk).get() == "failed"
+    assert tasks.run_export_task.delay(export.pk).get() == "failed"
     export.refresh_from_db()
     assert GONE in export.error
 

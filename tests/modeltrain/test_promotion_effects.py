@@ -48,7 +48,7 @@ def test_a_new_encoder_re_embeds_the_pending_images(
     Image.objects.filter(pk=done.pk).update(status="done")
 
     with django_capture_on_commit_callbacks(execute=True):
-        promote_version(other_encoder, admin_user)
+        promote_version(other_encoder)
 
     image.refresh_from_db()
     assert image.embedding_status == "done" and image.embedding_key == other_encoder.encoder_key
@@ -73,6 +73,6 @@ def test_the_same_encoder_queues_nothing(
     )
 
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        promote_version(sibling, admin_user)
+        promote_version(sibling)
 
     assert queued == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.services.errors import Conflict, InvalidInput, NotAllowed
+from annotation.services.errors import Conflict, InvalidInput
 from engine import build_sam
 from engine.registry import read_checkpoint_metadata
 from modeltrain import rounds, running
@@ -67,23 +67,26 @@ def test_never_keeps_the_active_version_and_an_admin_promotes_then_rolls_back(
     assert get_active_version() == tiny_model
     assert not done.promoted and "never" in done.decision
 
-    promote_version(done.result, admin_user)
+    promote_version(done.result)
     assert get_active_version() == done.result
-    rollback_version(admin_user)
+    rollback_version()
     assert get_active_version() == tiny_model
     with pytest.raises(Conflict, match="no parent"):
-        rollback_version(admin_user)
+        rollback_version()
 
 
 @pytest.mark.django_db
-def test_only_staff_promote_or_roll_back(run_round, annotator):
-    from modeltrain.versions import promote_version, rollback_version
+def test_only_staff_promote_or_roll_back(run_round, annotator, tiny_model, client_for):
+    from modeltrain.versions import promote_version
 
     done = run_round("never")
-    with pytest.raises(NotAllowed):
-        promote_version(done.result, annotator)
-    with pytest.raises(NotAllowed):
-        rollback_version(annotator)
+    client = client_for(annotator)
+    promote = client.post(f"/api/model-versions/{done.result.pk}/promote/")
+    assert promote.status_code == 403 and "staff" in promote.json()["detail"]
+    promote_version(done.result)  # so that there is a version to roll back from
+    rollback = client.post("/api/model-versions/rollback/")
+    assert rollback.status_code == 403 and "staff" in rollback.json()["detail"]
+    assert get_active_version() == done.result
 
 
 @pytest.mark.django_db

@@ -73,7 +73,9 @@ class AutomaticPassViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Stop a queued or running pass; masks already written stay."""
-        run = automatic.cancel_automatic_pass(self.get_object(), request.user)
+        run = self.get_object()
+        access.require_admin(request.user, run.dataset, "cancel automatic passes")
+        run = automatic.cancel_automatic_pass(run)
         return Response(AutomaticPassSerializer(run).data)
 
     @extend_schema(
@@ -86,5 +88,7 @@ class AutomaticPassViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk=None) -> Response:
         """Queue again the images not done (failed ones included)."""
-        run = automatic.resume_automatic_pass(self.get_object(), request.user)
+        run = self.get_object()
+        access.require_admin(request.user, run.dataset, "resume automatic passes")
+        run = automatic.resume_automatic_pass(run)
         return Response(AutomaticPassSerializer(run).data, status=status.HTTP_202_ACCEPTED)

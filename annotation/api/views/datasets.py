@@ -189,5 +189,7 @@ class ImportJobViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Stop a queued or running import; the images imported until then stay."""
-        job = imports.cancel_import_job(self.get_object(), request.user)
+        job = self.get_object()
+        access.require_admin(request.user, job.dataset, "cancel imports")
+        job = imports.cancel_import_job(job)
         return Response(s.ImportJobSerializer(job).data)

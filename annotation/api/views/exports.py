@@ -74,7 +74,9 @@ class ExportViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         """Stop a queued or running export; its partial files are removed."""
-        export = exports.cancel_export(self.get_object(), request.user)
+        export = self.get_object()
+        access.require_admin(request.user, export.dataset, "cancel exports")
+        export = exports.cancel_export(export)
         return Response(s.ExportSerializer(export).data)
 
     @extend_schema(

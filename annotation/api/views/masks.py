@@ -82,6 +82,9 @@ class MaskViewSet(
             data["session"] = AnnotatorSession.objects.filter(pk=session_id).first()
             if data["session"] is None:
                 raise InvalidInput(f"session {session_id} does not exist")
+        if masks.mask_with_client_id(image, data.get("client_id")) is None:
+            # A repeated submission is answered with the stored mask, like any replay.
+            access.require_mask_source(request.user, image.dataset, data["source"])
         mask, created = masks.accept_mask(image, request.user, **data)
         response = _with_etag(mask)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -99,6 +102,7 @@ class MaskViewSet(
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         version = _expected_version(request, data.pop("version", None))
+        access.require_mask_editor(request.user, mask, "change")
         return _with_etag(masks.update_mask(mask, request.user, expected_version=version, **data))
 
     @extend_schema(request=s.MaskKeepSerializer, responses=CHANGE_RESPONSES)
@@ -109,6 +113,10 @@ class MaskViewSet(
         body = s.MaskKeepSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version = _expected_version(request, body.validated_data.get("version"))
+        masks.check_keepable(mask)
+        access.require_mask_editor(
+            request.user, mask, "keep", who="annotators, reviewers and admins of the dataset"
+        )
         return _with_etag(masks.keep_prefilled_mask(mask, request.user, expected_version=version))
 
     @extend_schema(request=s.MaskUpdateSerializer, responses=CHANGE_RESPONSES)
@@ -132,7 +140,8 @@ class MaskViewSet(
         409, so nobody deletes an edit they never saw."""
         mask = self.get_object()
         version = _expected_version(request, _query_version(request))
-        masks.delete_mask(mask, request.user, expected_version=version)
+        access.require_mask_editor(request.user, mask, "delete")
+        masks.delete_mask(mask, expected_version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -57,8 +57,10 @@ class SessionViewSet(
         """Count active time (bounded by the time since the last heartbeat) and renew the hold."""
         body = s.HeartbeatSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        session = self.get_object()
+        access.require_session_owner(request.user, session)
         session = sessions.heartbeat_session(
-            self.get_object(), request.user, body.validated_data.get("active_seconds")
+            session, request.user, body.validated_data.get("active_seconds")
         )
         return Response(s.SessionSerializer(session).data)
 
@@ -67,7 +69,7 @@ class SessionViewSet(
     def finish(self, request: Request, pk=None) -> Response:
         body = s.HeartbeatSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        session = sessions.finish_session(
-            self.get_object(), request.user, body.validated_data.get("active_seconds")
-        )
+        session = self.get_object()
+        access.require_session_owner(request.user, session)
+        session = sessions.finish_session(session, body.validated_data.get("active_seconds"))
         return Response(s.SessionSerializer(session).data)
