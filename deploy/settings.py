@@ -1,6 +1,10 @@
 """The one settings module. Everything comes from environment variables through the typed
 helpers in deploy.env; with none set, the platform runs on SQLite, a filesystem Celery broker
-(a local worker with no server to install) and the CPU."""
+(a local worker with no server to install) and the CPU.
+
+Read top to bottom: paths and production safety, Django's parts, the database, the REST API,
+Celery, the engine, images, retraining, the cache, logging, and last the periodic tasks (they
+name settings from the sections above). Each setting is defined once, in its section."""
 
 import re
 from pathlib import Path
@@ -48,6 +52,7 @@ if PRODUCTION:
         # owner opts in; the deploy check's reminder is silenced until then.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# --- Apps, middleware, URLs, templates ------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -58,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # offline Swagger UI assets
     "registry",
     "modeltrain",
     "annotation",
@@ -101,6 +107,7 @@ TEMPLATES = [
     },
 ]
 
+# --- Database (SQLite by default, DATABASE_URL for PostgreSQL) ------------------------------------
 _sqlite_path = DATA_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
@@ -121,6 +128,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Accounts, language and time ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -130,6 +138,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files, media and request sizes --------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 MEDIA_URL = "/media/"
@@ -146,9 +155,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SADE_MAX_REQUEST_BYTES", 64 * 1024 * 1024
 MAX_UPLOAD_BYTES = env_int("SADE_MAX_UPLOAD_BYTES", 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("SADE_MAX_UPLOAD_FILES", 1000)
-# Processes of a Celery worker without --concurrency (None: one per CPU core).
-CELERY_WORKER_CONCURRENCY = env_int("SADE_WORKER_CONCURRENCY", 0) or None
 
+# --- The REST API: authentication, errors, pagination, throttles, schema --------------------------
 REST_FRAMEWORK = {
     # Token first: DRF answers a request without credentials with the first class's challenge,
     # so clients get 401 + WWW-Authenticate: Token (session authentication has none: 403).
@@ -201,9 +209,19 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "SA Data Engine API",
     "DESCRIPTION": "Datasets, images, masks (COCO RLE), annotator sessions and SAM predictions.",
     "VERSION": "0.1.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" field with different choices: name their enums.
+    "ENUM_NAME_OVERRIDES": {
+        "ImageStatusEnum": "annotation.models.ImageStatus",
+        "EmbeddingStatusEnum": "annotation.models.EmbeddingStatus",
+        # Imports, exports, automatic passes and training rounds share one set.
+        "JobStatusEnum": "annotation.models.JobStatus",
+    },
 }
 
-# --- Celery -------------------------------------------------------------------------------------
+# --- Celery ---------------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, a local worker with no server. Production: Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 VISIBILITY_TIMEOUT = env_int("SADE_VISIBILITY_TIMEOUT", 6 * 3600)
@@ -226,6 +244,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+# Tasks declare resource="gpu" / "cpu"; this router sends them to the queue of that name.
+CELERY_TASK_ROUTES = ["annotation.routing.route_by_resource"]
+# Processes of a Celery worker without --concurrency (None: one per CPU core).
+CELERY_WORKER_CONCURRENCY = env_int("SADE_WORKER_CONCURRENCY", 0) or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -254,11 +276,6 @@ if PRODUCTION and "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
             f"SADE_VISIBILITY_TIMEOUT ({VISIBILITY_TIMEOUT} s) must be longer than the longest "
             f"task time limit ({_longest} s), or a running task is handed to a second worker"
         )
-# Periodic bookkeeping, run by `celery -A deploy.celery beat` (one per installation).
-CELERY_BEAT_SCHEDULE = {
-    "expire-holds": {"task": "annotation.expire_holds", "schedule": 300.0},
-    "fail-lost-jobs": {"task": "annotation.fail_lost_jobs", "schedule": 900.0},
-}
 
 # --- The engine -----------------------------------------------------------------------------------
 # Which SAM the platform starts from. With SAM_CHECKPOINT pointing at one of Meta's official files
@@ -271,55 +288,13 @@ CHECKPOINT_DIR = env_path("SADE_CHECKPOINT_DIR", DATA_DIR / "checkpoints")
 EMBEDDING_DIR = env_path("SADE_EMBEDDING_DIR", DATA_DIR / "embeddings")
 EMBEDDING_CACHE_MAX_BYTES = env_int("SADE_EMBEDDING_CACHE_MAX_BYTES", 20 * 1024**3)
 
-# --- Import ---------------------------------------------------------------------------------------
+# --- Images: import limits and annotators' holds --------------------------------------------------
 IMPORT_MAX_PIXELS = env_int("SADE_IMPORT_MAX_PIXELS", 64_000_000)
 IMPORT_MAX_FILE_BYTES = env_int("SADE_IMPORT_MAX_FILE_BYTES", 50 * 1024 * 1024)
 IMPORT_SHORT_SIDE = env_int("SADE_IMPORT_SHORT_SIDE", 0)  # 0: keep; SA-1B's release used 1500
 IMAGE_HOLD_SECONDS = env_int("SADE_IMAGE_HOLD_SECONDS", 30 * 60)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("SADE_LOG_LEVEL", "INFO")},
-}
-
-# --- Cache ---------------------------------------------------------------------------------------
-# Holds the previous click's low-res logits between predict calls, so it must be shared by every
-# web process: a file cache by default, Redis in production.
-CACHE_URL = env_str("SADE_CACHE_URL", "")
-if CACHE_URL.startswith("redis://"):
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    }
-else:
-    CACHES = {
-        "default": {
-            "BACKEND": "deploy.cache.UncompressedFileCache",
-            "LOCATION": str(DATA_DIR / "cache"),
-            "OPTIONS": {"MAX_ENTRIES": 20000},
-        }
-    }
-
-# --- Added by the annotation/API helper (issue 3) -----------------------------------------------
-# Tasks declare resource="gpu" / "cpu"; this router sends them to the queue of that name.
-CELERY_TASK_ROUTES = ["annotation.routing.route_by_resource"]
-# Offline Swagger UI assets.
-INSTALLED_APPS += ["drf_spectacular_sidecar"]
-SPECTACULAR_SETTINGS |= {
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Three models have a "status" field with different choices: name their enums.
-    "ENUM_NAME_OVERRIDES": {
-        "ImageStatusEnum": "annotation.models.ImageStatus",
-        "EmbeddingStatusEnum": "annotation.models.EmbeddingStatus",
-        # Imports, exports, automatic passes and training rounds share one set.
-        "JobStatusEnum": "annotation.models.JobStatus",
-    },
-}
-
-# --- Retraining rounds (modeltrain, issue 6) ------------------------------------------------------
+# --- Retraining rounds (modeltrain) ---------------------------------------------------------------
 TRAINING_DIR = env_path("SADE_TRAINING_DIR", DATA_DIR / "training")  # exported round folders
 # "auto": full fine-tuning (encoder included) on a GPU (SAM_DEVICE=cuda), decoder-only on
 # cached embeddings on a CPU; or "full" / "decoder".
@@ -340,7 +315,39 @@ TRAINING_PROGRESS_SECONDS = 2.0  # how often a running round writes its progress
 TRAINING_EVAL_MAX_CLICKS = env_int("SADE_TRAINING_EVAL_MAX_CLICKS", 20)
 # A round is a whole job: SADE_TASK_TIME_LIMIT, which the visibility timeout check covers.
 TRAINING_TASK_TIME_LIMIT = CELERY_TASK_TIME_LIMIT
-CELERY_BEAT_SCHEDULE["nightly-training-rounds"] = {
-    "task": "modeltrain.nightly_training_rounds",
-    "schedule": crontab(minute=0, hour=TRAINING_NIGHTLY_HOUR),
+
+# --- Cache ----------------------------------------------------------------------------------------
+# Holds the previous click's low-res logits between predict calls, so it must be shared by every
+# web process: a file cache by default, Redis in production.
+CACHE_URL = env_str("SADE_CACHE_URL", "")
+if CACHE_URL.startswith("redis://"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "deploy.cache.UncompressedFileCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+
+# --- Logging --------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("SADE_LOG_LEVEL", "INFO")},
+}
+
+# --- Periodic tasks (celery beat) -----------------------------------------------------------------
+# Run by `celery -A deploy.celery beat` (one per installation).
+CELERY_BEAT_SCHEDULE = {
+    "expire-holds": {"task": "annotation.expire_holds", "schedule": 300.0},
+    "fail-lost-jobs": {"task": "annotation.fail_lost_jobs", "schedule": 900.0},
+    "nightly-training-rounds": {
+        "task": "modeltrain.nightly_training_rounds",
+        "schedule": crontab(minute=0, hour=TRAINING_NIGHTLY_HOUR),
+    },
 }
