@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-DEFAULT_PATH = "/work/shared/datasets/grabcut"
+DEFAULT_PATH = str(ROOT.parent / "shared" / "datasets" / "grabcut")  # beside the checkout
 ACCEPT_IOU = 0.9
 MAX_CLICKS = 20
 
