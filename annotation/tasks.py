@@ -19,7 +19,7 @@ from django.conf import settings
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from annotation.models import Export, Image, ImportJob
-from annotation.services import automatic, embeddings, exports, imports, jobs, work
+from annotation.services import automatic, embeddings, exports, image_holds, imports, jobs
 from annotation.services.jobs import TRANSIENT_ERRORS as DATABASE_TRANSIENT
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def import_path_task(job_id: int) -> str:
 
 @shared_task(name="annotation.expire_holds", **task_options("cpu", 600))
 def expire_holds_task() -> int:
-    return work.expire_holds()
+    return image_holds.expire_holds()
 
 
 @shared_task(name="annotation.fail_lost_jobs", **task_options("cpu", 600))

@@ -70,7 +70,7 @@ def paired_single_client(port: int, token: str, image_id: int, clicks: np.ndarra
     from annotation.models import Image
     from annotation.services.embeddings import embedding_store
     from registry.active import get_active_version
-    from registry.runtime import get_predictor
+    from registry.predictors import get_predictor
 
     version = get_active_version()
     image = Image.objects.get(pk=image_id)

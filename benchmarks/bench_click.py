@@ -105,7 +105,7 @@ def bare_decoder(image_id: int):
     from annotation.models import Image
     from annotation.services.embeddings import embedding_store
     from registry.active import get_active_version
-    from registry.runtime import get_predictor
+    from registry.predictors import get_predictor
 
     version = get_active_version()
     image = Image.objects.get(pk=image_id)

@@ -148,8 +148,8 @@ def run_demo(source: Path, args) -> list[dict]:
     from rest_framework.test import APIClient
 
     from annotation.models import Dataset, DatasetMembership, Image
-    from modeltrain.exporting import assign_splits
     from modeltrain.models import TrainingRound
+    from modeltrain.round_export import assign_splits
     from registry.active import get_active_version
 
     users = get_user_model().objects

@@ -279,7 +279,7 @@ def describe_model() -> str:
     _setup_django()
     from django.conf import settings
 
-    from registry.runtime import model_status
+    from registry.predictors import model_status
 
     status = model_status()
     wrap = {"width": 100, "initial_indent": "  ", "subsequent_indent": "    "}

@@ -15,11 +15,11 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from annotation.models import Role, Stage
-from annotation.services import access, queues, work
+from annotation.services import access, image_holds, next_images
 from annotation.services.errors import ServiceError
 from engine.registry import CheckpointError
 from registry import visibility
-from registry.runtime import model_status
+from registry.predictors import model_status
 
 
 class LoginView(auth_views.LoginView):
@@ -44,7 +44,7 @@ def _model_or_error(request: HttpRequest) -> tuple[dict | None, str | None]:
 def home(request: HttpRequest) -> HttpResponse:
     model, model_error = _model_or_error(request)
     context = {
-        "queues": queues.stage_queues(request.user),
+        "queues": next_images.stage_queues(request.user),
         "model": model,
         "model_error": model_error,
     }
@@ -57,7 +57,7 @@ def next_image(request: HttpRequest, dataset_id: int, stage: int) -> HttpRespons
     """Claim the next image of a stage (the one already held, if any) and open it."""
     dataset = get_object_or_404(access.visible_datasets(request.user), pk=dataset_id)
     try:
-        image = work.claim_next_image(dataset, request.user, stage)
+        image = image_holds.claim_next_image(dataset, request.user, stage)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("home")

@@ -1,5 +1,5 @@
 """Training rounds: launching one (admin page, API, command, nightly schedule), cancelling it,
-and who sees which. The gpu task's work is in modeltrain.running."""
+and who sees which. The gpu task's work is in modeltrain.round_pipeline."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from annotation.services import jobs
 from annotation.services.access import User
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.queueing import queue_task
-from modeltrain.exporting import assign_splits, new_training_masks
 from modeltrain.models import TrainingRound
+from modeltrain.round_export import assign_splits, new_training_masks
 from modeltrain.training import MODES, TrainConfig
 from registry.active import get_active_version
 from registry.models import ModelVersion

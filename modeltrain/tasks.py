@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from annotation.tasks import task_options
-from modeltrain import rounds, running, versions
+from modeltrain import round_pipeline, rounds, versions
 from registry.models import ModelVersion
 
 
@@ -16,7 +16,7 @@ from registry.models import ModelVersion
     **task_options("gpu", settings.TRAINING_TASK_TIME_LIMIT),
 )
 def run_training_round_task(round_id: int) -> str:
-    return running.run_training_round(round_id)
+    return round_pipeline.run_training_round(round_id)
 
 
 @shared_task(name="modeltrain.nightly_training_rounds", **task_options("cpu", 600))

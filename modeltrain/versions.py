@@ -2,7 +2,7 @@
 image encoder differs, the images annotators will open next are queued for re-embedding.
 
 Every process looks the active version up per request (registry.active.get_active_version)
-and keys its loaded predictors by checkpoint and encoder (registry.runtime), so a promotion
+and keys its loaded predictors by checkpoint and encoder (registry.predictors), so a promotion
 made in one process is what the next click in any other process gets.
 """
 

@@ -79,7 +79,7 @@ def redacted_name(version_id: int) -> str:
 
 
 def redact(description: dict[str, Any]) -> dict[str, Any]:
-    """A version description (``runtime.describe_version``'s keys) with everything that tells
+    """A version description (``predictors.describe_version``'s keys) with everything that tells
     of its training data replaced; id, type, round, officialness and the hint stay."""
     return {
         **description,

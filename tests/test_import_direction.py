@@ -110,10 +110,10 @@ def test_checker_sees_imports_everywhere_and_resolves_relative_ones():
         "parent = models.ForeignKey('modeltrain.TrainingRound', on_delete=models.CASCADE)\n"
         "apps.get_model('frontend', 'Thing')\n"
     )
-    used = imported_modules(source, "annotation.services.queues")
+    used = imported_modules(source, "annotation.services.next_images")
     assert "annotation.services.jobs" in used  # ``from . import jobs`` in annotation/services/
     assert "annotation.deploy.settings" in used  # two dots: from annotation/, not the root
-    assert imported_layers(source, "annotation.services.queues") == {
+    assert imported_layers(source, "annotation.services.next_images") == {
         "registry",
         "engine",
         "modeltrain",

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from annotation.api.serializers import FiniteFloatField
 from annotation.models import Stage
 from annotation.services.everything import DEFAULT_POINTS_PER_SIDE, MAX_POINTS_PER_SIDE
-from annotation.services.queues import MAX_UPCOMING
+from annotation.services.next_images import MAX_UPCOMING
 
 
 class EverythingSerializer(serializers.Serializer):

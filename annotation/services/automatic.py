@@ -41,7 +41,7 @@ from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine.images import load_image
 from registry.active import get_active_version
-from registry.runtime import get_predictor
+from registry.predictors import get_predictor
 
 logger = logging.getLogger(__name__)
 

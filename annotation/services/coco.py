@@ -23,6 +23,7 @@ from django.utils import timezone
 from pycocotools import mask as mask_utils
 
 from annotation.models import Dataset
+from annotation.services.atomic_files import staged_file
 from annotation.services.errors import InvalidInput
 from annotation.services.export_format import (
     ExportFilters,
@@ -30,7 +31,6 @@ from annotation.services.export_format import (
     selected_images,
     selected_masks,
 )
-from annotation.services.staging import staged_file
 from engine import rle as rle_codec
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}

@@ -20,7 +20,7 @@ from engine.images import load_image
 from engine.store import EmbeddingStore
 from registry.active import get_active_version
 from registry.models import ModelVersion
-from registry.runtime import get_predictor
+from registry.predictors import get_predictor
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from annotation.services.storage import image_path
 from engine import AutomaticMaskGenerator
 from engine.images import load_image
 from registry.active import get_active_version
-from registry.runtime import describe_version, get_predictor
+from registry.predictors import describe_version, get_predictor
 
 DEFAULT_POINTS_PER_SIDE = 16
 # A request holds a web thread: 32x32 points (3072 candidate masks) is the most it may ask for.

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from annotation.models import Dataset, DatasetMembership, Export, Role
 from annotation.services.access import User
+from annotation.services.atomic_files import remove_partials, staged_directory
 from annotation.services.coco import export_coco
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.export_format import parse_filters
@@ -28,7 +29,6 @@ from annotation.services.jobs import (
 )
 from annotation.services.queueing import queue_task
 from annotation.services.sa1b import MANIFEST, check_shard_size, export_sa1b, shard_name
-from annotation.services.staging import remove_partials, staged_directory
 
 COCO_FILE = "instances.json"
 PROGRESS_SECONDS = 1.0

@@ -25,7 +25,7 @@ from engine import Prediction
 from engine import rle as rle_codec
 from registry.active import get_active_version
 from registry.models import ModelVersion
-from registry.runtime import describe_version, get_predictor
+from registry.predictors import describe_version, get_predictor
 
 LOGITS_TTL_SECONDS = 3600
 LOGITS_SHAPE = (256, 256)

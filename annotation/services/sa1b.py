@@ -21,7 +21,8 @@ at quality ``JPEG_QUALITY`` (95, 4:4:4 chroma) since SA-1B's files are JPEGs.
 Memory stays bounded whatever the dataset's size: images are read in batches of
 ``IMAGE_BATCH`` (keyset pages by id), their masks with one query per batch, each image's JSON is
 written into the tar as one string and its file streamed there. Everything is written into a
-hidden staging folder renamed to the output folder at the end (``annotation.services.staging``).
+hidden staging folder renamed to the output folder at the end
+(``annotation.services.atomic_files``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from annotation.models import Dataset, Image
+from annotation.services.atomic_files import staged_directory
 from annotation.services.errors import InvalidInput
 from annotation.services.export_format import (
     IMAGE_BATCH,
@@ -48,7 +50,6 @@ from annotation.services.export_format import (
     sa1b_annotations,
     selected_images,
 )
-from annotation.services.staging import staged_directory
 
 JPEG_QUALITY = 95
 DEFAULT_SHARD_SIZE = 1000

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Image
 from annotation.services.errors import Conflict, InvalidInput
-from annotation.services.work import extend_hold
+from annotation.services.image_holds import extend_hold
 
 HEARTBEAT_MAX_SECONDS = 60.0
 

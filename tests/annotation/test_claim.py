@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotation.models import DatasetMembership, Image, ImageStatus
 from annotation.services.errors import Conflict, InvalidInput
-from annotation.services.work import (
+from annotation.services.image_holds import (
     change_stage,
     claim_next_image,
     complete_image,

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from annotation.models import Image
-from annotation.services.work import claim_next_image
+from annotation.services.image_holds import claim_next_image
 from tests import factories
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

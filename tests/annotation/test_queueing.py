@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 from django.db import transaction
 
-from annotation.services import work
+from annotation.services import image_holds
 from annotation.services.queueing import queue_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_no_service_module_imports_a_tasks_module():
 
 @pytest.mark.django_db
 def test_a_queued_task_runs_after_commit_and_not_before(django_capture_on_commit_callbacks):
-    with mock.patch.object(work, "expire_holds", return_value=0) as service:
+    with mock.patch.object(image_holds, "expire_holds", return_value=0) as service:
         with django_capture_on_commit_callbacks(execute=True):
             with transaction.atomic():
                 queue_task("annotation.expire_holds")
@@ -71,7 +71,7 @@ def test_a_queued_task_runs_after_commit_and_not_before(django_capture_on_commit
 def test_a_task_queued_in_a_rolled_back_transaction_never_runs(
     django_capture_on_commit_callbacks,
 ):
-    with mock.patch.object(work, "expire_holds", return_value=0) as service:
+    with mock.patch.object(image_holds, "expire_holds", return_value=0) as service:
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             with pytest.raises(RuntimeError), transaction.atomic():
                 queue_task("annotation.expire_holds")
@@ -81,7 +81,7 @@ def test_a_task_queued_in_a_rolled_back_transaction_never_runs(
 
 @pytest.mark.django_db
 def test_queueing_now_does_not_wait_for_the_commit():
-    with mock.patch.object(work, "expire_holds", return_value=0) as service:
+    with mock.patch.object(image_holds, "expire_holds", return_value=0) as service:
         with transaction.atomic():
             queue_task("annotation.expire_holds", after_commit=False)
             assert service.call_count == 1

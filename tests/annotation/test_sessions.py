@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Image
 from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.image_holds import claim_next_image
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import (
     HEARTBEAT_MAX_SECONDS,
@@ -17,7 +18,6 @@ from annotation.services.sessions import (
     heartbeat_session,
     start_session,
 )
-from annotation.services.work import claim_next_image
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ import pytest
 
 from annotation.models import EmbeddingStatus, Image, Mask
 from annotation.services.embeddings import embedding_store, get_or_compute_embedding
-from annotation.services.queues import stage_queues
-from annotation.services.work import claim_next_image
+from annotation.services.image_holds import claim_next_image
+from annotation.services.next_images import stage_queues
 from engine import rle as rle_codec
 from tests import factories
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Dataset, Mask
-from annotation.services.work import claim_next_image
+from annotation.services.image_holds import claim_next_image
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -18,9 +18,9 @@ from django.urls import URLResolver, get_resolver, resolve
 from annotation.models import AutomaticPass, AutomaticPassImage, Export, ImportJob, Mask, Stage
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
+from annotation.services.image_holds import claim_next_image
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import start_session
-from annotation.services.work import claim_next_image
 from modeltrain.models import TrainingRound
 from registry.active import get_active_version
 from tests import factories

@@ -99,7 +99,7 @@ def test_a_checkpoint_changed_on_disk_is_a_503_and_the_image_stays_usable(
     import torch
 
     from engine import build_sam, save_checkpoint
-    from registry.runtime import clear_predictor_cache
+    from registry.predictors import clear_predictor_cache
 
     path = tmp_path / "changing.pt"
     torch.manual_seed(5)

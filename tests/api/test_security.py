@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Image
-from annotation.services.work import claim_next_image
+from annotation.services.image_holds import claim_next_image
 from tests import factories
 
 pytestmark = pytest.mark.django_db

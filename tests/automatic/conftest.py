@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Stage
-from annotation.services.work import change_stage
+from annotation.services.image_holds import change_stage
 from tests import factories
 
 # Every threshold and the NMS off, a 2x2 grid and no crops: 12 masks per image (4 points x 3).

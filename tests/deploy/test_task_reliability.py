@@ -17,7 +17,7 @@ from annotation import tasks
 from annotation.models import AutomaticPassImage, Export, Stage
 from annotation.routing import RESOURCES
 from annotation.services import automatic, exports
-from annotation.services.work import change_stage
+from annotation.services.image_holds import change_stage
 from deploy.celery import app
 from tests import factories
 
@@ -62,7 +62,7 @@ def test_a_task_retries_a_transient_database_error_and_then_succeeds(eager_witho
             raise OperationalError("server closed the connection unexpectedly")
         return 7
 
-    with mock.patch.object(tasks.work, "expire_holds", side_effect=flaky):
+    with mock.patch.object(tasks.image_holds, "expire_holds", side_effect=flaky):
         result = tasks.expire_holds_task.apply()
 
     assert len(calls) == 3
@@ -72,7 +72,7 @@ def test_a_task_retries_a_transient_database_error_and_then_succeeds(eager_witho
 def test_retries_end_after_max_retries(eager_without_propagation):
     down = mock.Mock(side_effect=OperationalError("could not connect to server"))
 
-    with mock.patch.object(tasks.work, "expire_holds", down):
+    with mock.patch.object(tasks.image_holds, "expire_holds", down):
         result = tasks.expire_holds_task.apply()
 
     assert down.call_count == tasks.MAX_RETRIES + 1

@@ -19,7 +19,7 @@ from annotation.services.coco import export_coco
 from annotation.services.errors import InvalidInput
 from annotation.services.sa1b import export_sa1b
 from engine import rle as rle_codec
-from modeltrain.exporting import export_round
+from modeltrain.round_export import export_round
 from tests import factories
 from tests.exports.conftest import add_jpeg_image, add_mask, blob, shard_records
 from tests.exports.test_coco import image_entry

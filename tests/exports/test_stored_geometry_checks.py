@@ -19,7 +19,7 @@ from annotation.services.coco import export_coco
 from annotation.services.sa1b import export_sa1b
 from engine import rle as rle_codec
 from modeltrain.data import read_round
-from modeltrain.exporting import export_round
+from modeltrain.round_export import export_round
 from tests import factories
 from tests.exports.conftest import add_jpeg_image, add_mask, blob, shard_records
 from tests.exports.test_hostile_import_numbers import padded_runs

@@ -54,9 +54,9 @@ from schemathesis.specs.openapi.checks import (
 from annotation.models import AutomaticPass, Export, ImportJob, Mask, Role, Stage
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
+from annotation.services.image_holds import claim_next_image
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import start_session
-from annotation.services.work import claim_next_image
 from modeltrain.models import TrainingRound
 from registry.models import ModelVersion
 from tests import factories

@@ -197,7 +197,7 @@ def worker_env(transactional_db, settings, tmp_path: Path, tiny_checkpoint: Path
             "LOCATION": str(data_dir / "cache"),
         }
     }
-    from registry.runtime import clear_predictor_cache
+    from registry.predictors import clear_predictor_cache
 
     clear_predictor_cache()
     env = dict(os.environ)

@@ -8,8 +8,8 @@ from django.db.models import QuerySet
 
 from annotation.models import AutomaticPass, AutomaticPassImage, Dataset, Mask, MaskSource, Stage
 from annotation.services import automatic
+from annotation.services.image_holds import change_stage
 from annotation.services.imports import Candidate, import_images
-from annotation.services.work import change_stage
 from tests.automatic.conftest import RELAXED
 from tests.factories import image_bytes, make_user
 

@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 
 from annotation.models import Dataset, Export
 from annotation.services import exports
+from annotation.services.atomic_files import PARTIAL_SUFFIX
 from annotation.services.imports import Candidate, import_images
 from annotation.services.masks import accept_mask
-from annotation.services.staging import PARTIAL_SUFFIX
 from tests.factories import image_bytes, make_user, rect_rle
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]

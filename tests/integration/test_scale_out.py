@@ -21,8 +21,8 @@ from annotation.models import (
     Stage,
 )
 from annotation.services import automatic
+from annotation.services.image_holds import change_stage
 from annotation.services.imports import queue_import_job
-from annotation.services.work import change_stage
 from tests.automatic.conftest import RELAXED
 from tests.factories import image_bytes, make_user
 

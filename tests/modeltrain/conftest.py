@@ -76,7 +76,7 @@ def add_mask(image: Image, mask: np.ndarray, source: str = MaskSource.MANUAL) ->
 def masked_dataset(dataset, tiny_model):
     """The ``dataset`` fixture with four images of one object each; at least one held out
     and one for training (the split follows the images' hashes, so it is fixed)."""
-    from modeltrain.exporting import assign_splits
+    from modeltrain.round_export import assign_splits
 
     for seed in range(4):
         add_masked_image(dataset, seed)

@@ -17,7 +17,7 @@ from registry.active import (
     get_active_version,
 )
 from registry.models import ModelVersion
-from registry.runtime import model_status
+from registry.predictors import model_status
 
 
 def seeded_tiny(seed: int):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Image
-from modeltrain.exporting import assign_splits, export_round, heldout_by_hash
 from modeltrain.models import ImageSplit
+from modeltrain.round_export import assign_splits, export_round, heldout_by_hash
 
 from .conftest import add_masked_image
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from modeltrain.exporting import assign_splits
 from modeltrain.models import TrainingRound
+from modeltrain.round_export import assign_splits
 from modeltrain.rounds import nightly_training_rounds
 
 from .conftest import add_masked_image

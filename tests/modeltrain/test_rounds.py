@@ -9,7 +9,7 @@ import pytest
 from annotation.services.errors import Conflict, InvalidInput
 from engine import build_sam
 from engine.registry import read_checkpoint_metadata
-from modeltrain import rounds, running
+from modeltrain import round_pipeline, rounds
 from modeltrain.models import TrainingRound
 from registry.active import get_active_version
 from registry.models import ModelVersion
@@ -94,7 +94,7 @@ def test_auto_promotes_only_a_better_version(run_round, tiny_model, monkeypatch)
     worse = {"masks": 3, "noc90": 3.0, "miou_1click_top": 0.1}
     good = {"masks": 3, "noc90": 2.0, "miou_1click_top": 0.5}
     results = iter([worse, good])  # the new version first, then the active one
-    monkeypatch.setattr(running, "evaluate_heldout", lambda *args: dict(next(results)))
+    monkeypatch.setattr(round_pipeline, "evaluate_heldout", lambda *args: dict(next(results)))
 
     done = run_round("auto")
 
@@ -108,7 +108,7 @@ def test_a_failing_round_leaves_no_version_and_the_active_one(run_round, tiny_mo
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(running, "train", broken)
+    monkeypatch.setattr(round_pipeline, "train", broken)
     before = set(ModelVersion.objects.values_list("pk", flat=True))
 
     failed = run_round("always")
@@ -121,7 +121,7 @@ def test_a_failing_round_leaves_no_version_and_the_active_one(run_round, tiny_mo
 
 @pytest.mark.django_db
 def test_a_cancelled_round_stops_at_its_next_step(run_round, tiny_model, monkeypatch):
-    real_train = running.train
+    real_train = round_pipeline.train
 
     def train_then_cancel(model, data, config, on_progress):
         def cancel_at_step_one(progress):
@@ -131,7 +131,7 @@ def test_a_cancelled_round_stops_at_its_next_step(run_round, tiny_model, monkeyp
 
         return real_train(model, data, config, on_progress=cancel_at_step_one)
 
-    monkeypatch.setattr(running, "train", train_then_cancel)
+    monkeypatch.setattr(round_pipeline, "train", train_then_cancel)
 
     cancelled = run_round("always", steps=5)
 
@@ -148,17 +148,17 @@ def test_an_interrupted_round_is_marked_failed_and_the_interruption_goes_on(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # what a worker's shutdown raises in the task
 
-    monkeypatch.setattr(running, "train", interrupted)
+    monkeypatch.setattr(round_pipeline, "train", interrupted)
     run = rounds.launch_training_round(masked_dataset, promotion="always", queue=False)
 
     with pytest.raises(KeyboardInterrupt):
-        running.run_training_round(run.pk)
+        round_pipeline.run_training_round(run.pk)
 
     run.refresh_from_db()
     assert run.status == "failed" and "KeyboardInterrupt" in run.error
     assert get_active_version() == tiny_model and ModelVersion.objects.count() == 1
     # Delivered again (the worker died before acknowledging): a finished round stays as it is.
-    assert running.run_training_round(run.pk) == "failed"
+    assert round_pipeline.run_training_round(run.pk) == "failed"
 
 
 @pytest.mark.django_db

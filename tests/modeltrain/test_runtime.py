@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import SamPredictor, build_sam, save_checkpoint
-from registry.runtime import CheckpointChanged, clear_predictor_cache, get_predictor
+from registry.predictors import CheckpointChanged, clear_predictor_cache, get_predictor
 
 
 @pytest.mark.django_db

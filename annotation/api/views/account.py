@@ -17,7 +17,7 @@ from annotation.api.parsers import BoundedJSONParser
 from annotation.models import DatasetMembership
 from annotation.services import access
 from registry import visibility
-from registry.runtime import model_status
+from registry.predictors import model_status
 
 
 class TokenView(ObtainAuthToken):

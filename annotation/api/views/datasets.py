@@ -16,7 +16,7 @@ from annotation.api.base import ServiceErrorMixin, get_visible
 from annotation.api.schema import error_responses
 from annotation.api.views.images import filter_images
 from annotation.models import DatasetMembership, ImportJob
-from annotation.services import access, imports, jobs, storage, work
+from annotation.services import access, image_holds, imports, jobs, storage
 from annotation.services.errors import InvalidInput
 
 
@@ -83,7 +83,7 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
         body = s.BulkStageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        count = work.change_stage(dataset, data["image_ids"], data["stage"], data["status"])
+        count = image_holds.change_stage(dataset, data["image_ids"], data["stage"], data["status"])
         return Response({"updated": count, "stage": data["stage"], "status": data["status"]})
 
     @extend_schema(
@@ -100,7 +100,7 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
         dataset = self.get_object()
         body = s.NextImageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        image = work.claim_next_image(dataset, request.user, body.validated_data["stage"])
+        image = image_holds.claim_next_image(dataset, request.user, body.validated_data["stage"])
         if image is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(s.ImageSerializer(image).data)

@@ -17,7 +17,7 @@ from annotation.api.files import file_response
 from annotation.api.schema import error_responses
 from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
-from annotation.services import access, embeddings, predict, storage, work
+from annotation.services import access, embeddings, image_holds, predict, storage
 from annotation.services.errors import Conflict
 from registry import visibility
 
@@ -121,7 +121,7 @@ class ImageViewSet(
         image = self.get_object()
         body = s.ReleaseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        image = work.release_image(image, request.user, skip=body.validated_data["skip"])
+        image = image_holds.release_image(image, request.user, skip=body.validated_data["skip"])
         return Response(s.ImageSerializer(image).data)
 
     @extend_schema(
@@ -130,7 +130,7 @@ class ImageViewSet(
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk=None) -> Response:
         """Mark an image you hold as done in its stage."""
-        image = work.complete_image(self.get_object(), request.user)
+        image = image_holds.complete_image(self.get_object(), request.user)
         return Response(s.ImageSerializer(image).data)
 
     @extend_schema(request=s.StageSerializer, responses=s.ImageSerializer)
@@ -142,7 +142,7 @@ class ImageViewSet(
         body = s.StageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        work.change_stage(image.dataset, [image.pk], data["stage"], data["status"])
+        image_holds.change_stage(image.dataset, [image.pk], data["stage"], data["status"])
         image.refresh_from_db()
         return Response(s.ImageSerializer(image).data)
 

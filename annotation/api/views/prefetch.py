@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotation.api import serializers as s
 from annotation.api.annotator_serializers import UpcomingQuerySerializer
 from annotation.api.base import ServiceErrorMixin, get_visible
-from annotation.services import access, queues
+from annotation.services import access, next_images
 
 
 class UpcomingImagesView(ServiceErrorMixin, APIView):
@@ -21,7 +21,7 @@ class UpcomingImagesView(ServiceErrorMixin, APIView):
         dataset = get_visible(access.visible_datasets(request.user), dataset_id)
         query = UpcomingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        images = queues.upcoming_images(dataset, **query.validated_data)
+        images = next_images.upcoming_images(dataset, **query.validated_data)
         return Response(s.ImageSerializer(images, many=True).data)
 
 
@@ -31,4 +31,4 @@ class PrepareImageView(ServiceErrorMixin, APIView):
         """Make sure the active model's embedding of the image is ready or queued (members).
         Unlike /embed/ it never re-queues a failed or already queued embedding."""
         image = get_visible(access.visible_images(request.user), image_id)
-        return Response(s.ImageSerializer(queues.prepare_embedding(image)).data)
+        return Response(s.ImageSerializer(next_images.prepare_embedding(image)).data)

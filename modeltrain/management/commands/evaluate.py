@@ -13,7 +13,7 @@ from modeltrain.evaluation import evaluate_images
 from modeltrain.folders import read_folder
 from registry.active import get_active_version
 from registry.models import ModelVersion
-from registry.runtime import describe_version, get_predictor
+from registry.predictors import describe_version, get_predictor
 
 
 class Command(BaseCommand):

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.management.lookup import find_dataset
 from annotation.services.errors import ServiceError
 from modeltrain.models import TrainingRound
+from modeltrain.round_pipeline import run_training_round
 from modeltrain.rounds import launch_training_round
-from modeltrain.running import run_training_round
 from modeltrain.training import Progress
 
 

@@ -29,14 +29,14 @@ from engine import SamPredictor, build_sam, encoder_key, save_checkpoint
 from engine.sam import Sam
 from modeltrain.data import RoundData
 from modeltrain.evaluation import EvalImage, GroundTruth, evaluate_images
-from modeltrain.exporting import export_round
 from modeltrain.models import TrainingRound
+from modeltrain.round_export import export_round
 from modeltrain.training import Progress, TrainConfig, train
 from modeltrain.versions import better, promote_version
 from registry import visibility
 from registry.active import get_active_version
 from registry.models import ModelVersion, relative_checkpoint
-from registry.runtime import get_predictor
+from registry.predictors import get_predictor
 
 logger = logging.getLogger(__name__)
 Status = TrainingRound.Status

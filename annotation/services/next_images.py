@@ -17,7 +17,7 @@ from annotation.services.embeddings import (
     get_or_compute_embedding,
     queue_embedding,
 )
-from annotation.services.work import check_stage
+from annotation.services.image_holds import check_stage
 from registry.active import get_active_version
 
 # Stages where people annotate; stage 3 is the model's alone.
