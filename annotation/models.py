@@ -111,7 +111,7 @@ class Image(models.Model):
         max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.NONE
     )
     embedding_error = models.TextField(blank=True)
-    embedding_key = models.CharField(
+    encoder_key = models.CharField(
         max_length=128, blank=True, help_text="encoder key the embedding status refers to"
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,7 +1,7 @@
 """The embedding cache on disk: embed once per image and encoder, decode many times.
 
-Entries are content-addressed: ``root/<model_key>/<sha[:2]>/<sha>.emb`` where ``sha`` is the
-sha256 of the image file and ``model_key`` names the encoder weights (a decoder-only retrain
+Entries are content-addressed: ``root/<encoder_key>/<sha[:2]>/<sha>.emb`` where ``sha`` is the
+sha256 of the image file and ``encoder_key`` names the encoder weights (a decoder-only retrain
 keeps its key, so its embeddings are reused). Files hold ``Embedding.to_bytes()`` (fp16).
 
 Writes go to a temporary file in the entry's directory and are renamed into place, so several
@@ -24,7 +24,7 @@ from engine.embedding import Embedding
 log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_MODEL_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # no leading dot: no "." or ".."
+_ENCODER_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # no leading dot: no "." or ".."
 _SUFFIX = ".emb"
 _TMP_PREFIX = ".tmp-"
 STALE_TMP_SECONDS = 3600
@@ -49,26 +49,26 @@ class EmbeddingStore:
         self._total_estimate: int | None = None
         self._scanned_at = 0.0
 
-    def path(self, image_sha256: str, model_key: str) -> Path:
-        """Where the entry lives. Raises ValueError for a sha that is not 64 hex digits or a
-        model key outside [A-Za-z0-9._-] (at most 128 characters, not starting with a dot)."""
+    def path(self, image_sha256: str, encoder_key: str) -> Path:
+        """Where the entry lives. Raises ValueError for a sha that is not 64 hex digits or an
+        encoder key outside [A-Za-z0-9._-] (at most 128 characters, not starting with a dot)."""
         sha = image_sha256.lower() if isinstance(image_sha256, str) else image_sha256
         if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             raise ValueError(f"image_sha256 must be 64 hex digits, got {image_sha256!r}")
-        return self._model_dir(model_key) / sha[:2] / f"{sha}{_SUFFIX}"
+        return self._encoder_dir(encoder_key) / sha[:2] / f"{sha}{_SUFFIX}"
 
-    def _model_dir(self, model_key: str) -> Path:
-        if not isinstance(model_key, str) or not _MODEL_KEY.fullmatch(model_key):
+    def _encoder_dir(self, encoder_key: str) -> Path:
+        if not isinstance(encoder_key, str) or not _ENCODER_KEY.fullmatch(encoder_key):
             raise ValueError(
-                f"model_key must be 1-128 characters of [A-Za-z0-9._-] not starting with '.', "
-                f"got {model_key!r}"
+                f"encoder_key must be 1-128 characters of [A-Za-z0-9._-] not starting with '.', "
+                f"got {encoder_key!r}"
             )
-        return self.root / model_key
+        return self.root / encoder_key
 
-    def get(self, image_sha256: str, model_key: str) -> Embedding | None:
+    def get(self, image_sha256: str, encoder_key: str) -> Embedding | None:
         """The cached embedding (fp16 features), or None if absent. A corrupt file is logged,
         deleted and reported as absent; a hit refreshes the file's mtime for LRU eviction."""
-        path = self.path(image_sha256, model_key)
+        path = self.path(image_sha256, encoder_key)
         try:
             with open(path, "rb") as fh:
                 inode = os.fstat(fh.fileno()).st_ino
@@ -96,10 +96,10 @@ class EmbeddingStore:
         except FileNotFoundError:
             pass
 
-    def put(self, image_sha256: str, model_key: str, embedding: Embedding) -> Path:
+    def put(self, image_sha256: str, encoder_key: str, embedding: Embedding) -> Path:
         """Store (or replace) an entry atomically and return its path; then evict down to
         ``max_bytes`` if the cache has grown past it."""
-        path = self.path(image_sha256, model_key)
+        path = self.path(image_sha256, encoder_key)
         data = embedding.to_bytes()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=_SUFFIX)
@@ -127,9 +127,9 @@ class EmbeddingStore:
         if self._total_estimate > limit:
             self.cleanup()
 
-    def contains(self, image_sha256: str, model_key: str) -> bool:
+    def contains(self, image_sha256: str, encoder_key: str) -> bool:
         """Whether an entry exists (without reading or validating it)."""
-        return self.path(image_sha256, model_key).is_file()
+        return self.path(image_sha256, encoder_key).is_file()
 
     def _scan(self) -> tuple[list[tuple[float, int, Path]], list[tuple[float, int, Path]]]:
         """(entries, temp files) under root as (mtime, size, path), ignoring files that vanish."""
@@ -176,12 +176,12 @@ class EmbeddingStore:
         self._scanned_at = time.monotonic()
         return freed
 
-    def delete_model(self, model_key: str) -> int:
-        """Delete every entry of one model key; returns the bytes freed."""
-        model_dir = self._model_dir(model_key)
-        entries = EmbeddingStore(model_dir)._scan()
+    def delete_model(self, encoder_key: str) -> int:
+        """Delete every entry of one encoder key; returns the bytes freed."""
+        encoder_dir = self._encoder_dir(encoder_key)
+        entries = EmbeddingStore(encoder_dir)._scan()
         freed = sum(size for _, size, _ in entries[0] + entries[1])
-        shutil.rmtree(model_dir, ignore_errors=True)
+        shutil.rmtree(encoder_dir, ignore_errors=True)
         self._total_estimate = None
         return freed
 

@@ -63,12 +63,12 @@ def reembed_images(version: ModelVersion) -> int:
     if not ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
         return 0
     stale = Image.objects.filter(status=ImageStatus.PENDING, stage__in=REEMBED_STAGES).exclude(
-        embedding_key=version.encoder_key, embedding_status=EmbeddingStatus.DONE
+        encoder_key=version.encoder_key, embedding_status=EmbeddingStatus.DONE
     )
     ids = list(stale.values_list("pk", flat=True))
     with transaction.atomic():
         Image.objects.filter(pk__in=ids).update(
-            embedding_status=EmbeddingStatus.QUEUED, embedding_key=version.encoder_key
+            embedding_status=EmbeddingStatus.QUEUED, encoder_key=version.encoder_key
         )
         for image_id in ids:
             queue_task("annotation.embed_image", image_id)

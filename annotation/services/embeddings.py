@@ -71,7 +71,7 @@ def get_or_compute_embedding(image: Image, version: ModelVersion) -> tuple[Embed
     embedding = _recall(recent_key) or store.get(image.content_sha256, key)
     if embedding is not None:
         _remember(recent_key, embedding)
-        if image.embedding_status != EmbeddingStatus.DONE or image.embedding_key != key:
+        if image.embedding_status != EmbeddingStatus.DONE or image.encoder_key != key:
             _set_status(image, EmbeddingStatus.DONE, key)
         return embedding, False
     # Loaded first: a model that cannot load is the server's problem, not the image's.
@@ -115,7 +115,7 @@ def queue_embedding(image: Image) -> None:
     """Queue (again) the embedding of an image, e.g. after a failure was fixed or a worker died
     while it was running (the task is idempotent: an existing embedding is only looked up)."""
     with transaction.atomic():
-        _set_status(image, EmbeddingStatus.QUEUED, image.embedding_key)
+        _set_status(image, EmbeddingStatus.QUEUED, image.encoder_key)
         queue_task("annotation.embed_image", image.pk)
 
 
@@ -123,6 +123,6 @@ def _set_status(image: Image, status: str, key: str, error: str = "") -> None:
     # A targeted UPDATE, so an embedding finishing does not overwrite a hold or a stage change
     # made meanwhile by a request holding an older copy of the row.
     Image.objects.filter(pk=image.pk).update(
-        embedding_status=status, embedding_key=key, embedding_error=error[:2000]
+        embedding_status=status, encoder_key=key, embedding_error=error[:2000]
     )
-    image.embedding_status, image.embedding_key, image.embedding_error = status, key, error[:2000]
+    image.embedding_status, image.encoder_key, image.embedding_error = status, key, error[:2000]

@@ -82,9 +82,9 @@ def prepare_embedding(image: Image) -> Image:
         get_or_compute_embedding(image, version)
         return image
     busy = (EmbeddingStatus.QUEUED, EmbeddingStatus.RUNNING, EmbeddingStatus.FAILED)
-    if image.embedding_key == key and image.embedding_status in busy:
+    if image.encoder_key == key and image.embedding_status in busy:
         return image
-    image.embedding_key = key
+    image.encoder_key = key
     queue_embedding(image)
     image.refresh_from_db()
     return image

@@ -61,7 +61,7 @@ def predict(
     version = get_active_version()
     mask_logits = load_logits(mask_input_id, image, version, user) if mask_input_id else None
     if image.embedding_status == EmbeddingStatus.FAILED and (
-        image.embedding_key == version.encoder_key
+        image.encoder_key == version.encoder_key
     ):
         raise EmbeddingUnavailable(
             f"the embedding of image {image.pk} failed ({image.embedding_error}); a dataset "

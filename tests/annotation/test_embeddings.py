@@ -36,7 +36,7 @@ def test_computes_on_first_use_then_reads_the_store(image, tiny_model, fresh_emb
     assert torch.allclose(first.features.half().float(), from_store.features.float())
     image.refresh_from_db()
     assert image.embedding_status == EmbeddingStatus.DONE
-    assert image.embedding_key == tiny_model.encoder_key and image.embedding_error == ""
+    assert image.encoder_key == tiny_model.encoder_key and image.embedding_error == ""
 
 
 def test_store_is_keyed_by_the_stored_content_and_the_encoder(image, tiny_model):
@@ -68,7 +68,7 @@ def test_a_missing_file_marks_the_embedding_failed_with_the_reason(
     image.refresh_from_db()
     assert image.embedding_status == EmbeddingStatus.FAILED
     assert "cannot read" in image.embedding_error
-    assert image.embedding_key == tiny_model.encoder_key
+    assert image.encoder_key == tiny_model.encoder_key
 
 
 def test_a_changed_file_is_not_embedded_silently(dataset, tiny_model, fresh_embeddings):

@@ -187,7 +187,7 @@ def test_import_queues_the_embedding_on_the_gpu_queue_after_commit(
 
     image.refresh_from_db()
     assert image.embedding_status == EmbeddingStatus.DONE
-    assert image.embedding_key == tiny_model.encoder_key
+    assert image.encoder_key == tiny_model.encoder_key
 
 
 def test_a_failed_insert_leaves_neither_row_nor_file(dataset, monkeypatch):

@@ -98,7 +98,7 @@ def test_bad_prompts_are_refused_with_what_is_wrong(image, annotator, tiny_model
 def test_failed_embedding_answers_conflict_with_the_reason(image, annotator, tiny_model):
     Image.objects.filter(pk=image.pk).update(
         embedding_status=EmbeddingStatus.FAILED,
-        embedding_key=tiny_model.encoder_key,
+        encoder_key=tiny_model.encoder_key,
         embedding_error="OSError: disk on fire",
     )
     image.refresh_from_db()

@@ -65,7 +65,7 @@ def test_everything_rejects_bad_settings_naming_them(
 def test_everything_on_a_failed_embedding_is_a_409(annotator_client, image, tiny_model):
     Image.objects.filter(pk=image.pk).update(
         embedding_status=EmbeddingStatus.FAILED,
-        embedding_key=tiny_model.encoder_key,
+        encoder_key=tiny_model.encoder_key,
         embedding_error="ImageError: truncated",
     )
 
@@ -140,7 +140,7 @@ def test_prepare_of_a_stored_embedding_marks_it_done_and_queues_nothing(
 def test_prepare_leaves_a_failed_embedding_for_an_admin(annotator_client, image, tiny_model):
     Image.objects.filter(pk=image.pk).update(
         embedding_status=EmbeddingStatus.FAILED,
-        embedding_key=tiny_model.encoder_key,
+        encoder_key=tiny_model.encoder_key,
         embedding_error="ImageError: truncated",
     )
     embedding_store().path(image.content_sha256, tiny_model.encoder_key).unlink(missing_ok=True)

@@ -71,7 +71,7 @@ def test_bad_requests_are_a_400_saying_what_was_wrong(
 def test_failed_embedding_is_a_409_with_the_reason(annotator_client, url, image, tiny_model):
     Image.objects.filter(pk=image.pk).update(
         embedding_status=EmbeddingStatus.FAILED,
-        embedding_key=tiny_model.encoder_key,
+        encoder_key=tiny_model.encoder_key,
         embedding_error="ImageError: truncated",
     )
 

@@ -53,7 +53,7 @@ def test_an_embedding_being_computed_shows_preparing_until_ready(
     image = work.images[0]
     settings.EMBEDDING_DIR = tmp_path / "fresh-embeddings"
     Image.objects.filter(pk=image.pk).update(
-        embedding_status=EmbeddingStatus.QUEUED, embedding_key=work.model.encoder_key
+        embedding_status=EmbeddingStatus.QUEUED, encoder_key=work.model.encoder_key
     )
     sign_in(page, live_server.url)
     page.goto(f"{live_server.url}/annotate/{image.pk}/")

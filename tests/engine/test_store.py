@@ -150,13 +150,13 @@ def test_delete_model_removes_only_that_model(tmp_path):
 
 
 @pytest.mark.parametrize("key", ["..", ".", "../x", "a/b", "a\\b", "", ".hidden", "k" * 129, "é"])
-def test_path_traversal_model_keys_are_rejected(tmp_path, key):
+def test_path_traversal_encoder_keys_are_rejected(tmp_path, key):
     store = EmbeddingStore(tmp_path / "cache")
-    with pytest.raises(ValueError, match="model_key"):
+    with pytest.raises(ValueError, match="encoder_key"):
         store.put(sha("a"), key, constant_embedding(1, (4, 2, 2)))
-    with pytest.raises(ValueError, match="model_key"):
+    with pytest.raises(ValueError, match="encoder_key"):
         store.get(sha("a"), key)
-    with pytest.raises(ValueError, match="model_key"):
+    with pytest.raises(ValueError, match="encoder_key"):
         store.delete_model(key)
     assert list(tmp_path.rglob("*")) == []
 

@@ -51,10 +51,10 @@ def test_a_new_encoder_re_embeds_the_pending_images(
         promote_version(other_encoder)
 
     image.refresh_from_db()
-    assert image.embedding_status == "done" and image.embedding_key == other_encoder.encoder_key
+    assert image.embedding_status == "done" and image.encoder_key == other_encoder.encoder_key
     assert embedding_store().contains(image.content_sha256, other_encoder.encoder_key)
     done.refresh_from_db()
-    assert done.embedding_key != other_encoder.encoder_key  # annotated already: left alone
+    assert done.encoder_key != other_encoder.encoder_key  # annotated already: left alone
 
 
 @pytest.mark.django_db
