@@ -191,7 +191,8 @@ class SamPredictor:
             box: [x0, y0, x1, y1] in original-image pixels, x0 <= x1 and y0 <= y1, inside the
                 image.
             mask_logits: (1, 256, 256) or (256, 256) low-res logits from a previous Prediction.
-            multimask: three masks (whole / part / sub-part) instead of one.
+            multimask: three candidate masks instead of one (for an ambiguous prompt; their
+                order says nothing about their size or granularity).
         Raises:
             ValueError: no prompt at all, mismatched points/labels, out-of-range coordinates,
                 malformed box or mask_logits.

@@ -374,6 +374,17 @@ def iou(a: object, b: object) -> float:
     return float(mask_utils.iou([_to_coco(va)], [_to_coco(vb)], [0])[0, 0])
 
 
+def iou_matrix(a: list[object], b: list[object]) -> np.ndarray:
+    """IoU of every mask of ``a`` with every mask of ``b`` (all of one size), float64 (len(a),
+    len(b)); an empty side gives an empty matrix."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    size = tuple(validate(a[0])["size"])
+    left = [_to_coco(validate(rle, expected_size=size)) for rle in a]
+    right = [_to_coco(validate(rle, expected_size=size)) for rle in b]
+    return np.asarray(mask_utils.iou(left, right, [0] * len(right)), dtype=np.float64)
+
+
 def mask_stats(masks: np.ndarray) -> tuple[list[int], list[list[float]]]:
     """Areas and ``bbox_xywh`` boxes of (N, H, W) masks computed from the pixels, for masks the
     caller has in hand (cheaper than re-reading their RLE; the same numbers)."""

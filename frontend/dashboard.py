@@ -20,7 +20,13 @@ from django.urls import reverse
 from annotation.api.export_serializers import ExportSerializer
 from annotation.models import Dataset, Export, ImageStatus, MaskSource, Stage
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
-from annotation.services.stats import HELDOUT_KEYS, MASK_BINS, dataset_stats, datasets_overview
+from annotation.services.stats import (
+    HELDOUT_COLUMNS,
+    HELDOUT_KEYS,
+    MASK_BINS,
+    dataset_stats,
+    datasets_overview,
+)
 from registry.models import ModelVersion
 
 RECENT_EXPORTS = 10
@@ -66,6 +72,8 @@ def dataset_dashboard(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "stages": Stage.choices,
         "sources": MaskSource.choices,
         "model_versions": ModelVersion.objects.order_by("-created_at", "-id").only("id", "name"),
+        # The held-out table's metric headers; its script fills each row's cells from these.
+        "heldout_columns": HELDOUT_COLUMNS,
         "default_shard_size": DEFAULT_SHARD_SIZE,
         "max_shard_size": MAX_SHARD_SIZE,
     }

@@ -14,4 +14,5 @@ urlpatterns = [
         name="next-image",
     ),
     path("annotate/<int:image_id>/", views.annotate, name="annotate"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -4,6 +4,9 @@ does everything through the REST API, as any other client would."""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -11,8 +14,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from annotation.models import Role, Stage
 from annotation.services import access, image_holds, next_images
@@ -20,6 +24,21 @@ from annotation.services.errors import ServiceError
 from engine.registry import CheckpointError
 from registry import visibility
 from registry.predictors import model_status
+
+FAVICON = Path(__file__).parent / "static" / "frontend" / "favicon.svg"
+
+
+@cache
+def _favicon() -> bytes:
+    return FAVICON.read_bytes()
+
+
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The site's icon at /favicon.ico, where browsers look on pages that link none (the admin,
+    the API docs); served here rather than redirected, so it needs no static file server."""
+    return HttpResponse(_favicon(), content_type="image/svg+xml")
 
 
 class LoginView(auth_views.LoginView):

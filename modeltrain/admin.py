@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
@@ -81,11 +82,18 @@ class LaunchRoundForm(forms.ModelForm):
         ],
         initial="auto",
     )
-    steps = forms.IntegerField(min_value=1, required=False, help_text="default: the setting")
+    steps = forms.IntegerField(min_value=1, required=False)
 
     class Meta:
         model = TrainingRound
         fields = ["dataset", "promotion"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read per form, so the number shown is the one a round would use now.
+        self.fields[
+            "steps"
+        ].help_text = f"leave empty for {settings.TRAINING_STEPS} (the TRAINING_STEPS setting)"
 
     def options(self) -> dict[str, Any]:
         steps = self.cleaned_data.get("steps")

@@ -15,8 +15,8 @@ from annotation.services import jobs
 from annotation.services.access import User
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.queueing import queue_task
-from modeltrain.models import TrainingRound
-from modeltrain.round_export import assign_splits, new_training_masks
+from modeltrain.models import ImageSplit, TrainingRound
+from modeltrain.round_export import assign_splits, new_training_masks, training_masks
 from modeltrain.training import MODES, TrainConfig
 from registry.active import get_active_version
 from registry.models import ModelVersion
@@ -67,11 +67,27 @@ def plan_round(
         raise Conflict(f"a training round is already queued or running on dataset {dataset.name!r}")
     assign_splits(dataset)
     if new_training_masks(dataset, None) == 0:
-        raise InvalidInput(
-            f"dataset {dataset.name!r} has no masks to train on (drawn, model-assisted or "
-            "imported, outside the held-out images)"
-        )
+        raise InvalidInput(no_masks_message(dataset))
     return parent, config, promotion
+
+
+def no_masks_message(dataset: Dataset) -> str:
+    """Why ``dataset`` has nothing to train on, with how many masks it has and where they are,
+    so the admin knows what to annotate (its splits assigned)."""
+    reason = f"dataset {dataset.name!r} has no masks to train on"
+    masks = training_masks(dataset)
+    on_heldout = masks.filter(image__training_split__heldout=True)
+    n_masks = on_heldout.count()
+    if n_masks:
+        n_images = ImageSplit.objects.filter(dataset=dataset, heldout=True).count()
+        return (
+            f"{reason}: {n_masks} masks, all on the {n_images} held-out image(s) kept for "
+            "evaluation; annotate other images"
+        )
+    return (
+        f"{reason}: rounds learn from masks people drew (manual, model-assisted) or imported, "
+        "and it has none yet; annotate some images"
+    )
 
 
 def launch_training_round(

@@ -16,3 +16,14 @@ SUMMARY_METRICS = (
     *(f"miou_{k}clicks" for k in MIOU_AT_CLICKS),
     "miou_box",
 )
+
+# How a table names each summary number, one entry per name above and in its order: the
+# dashboard's held-out table draws its headers and its cells from this one list.
+SUMMARY_LABELS = {
+    "noc90": "NoC@90",
+    "noc85": "NoC@85",
+    "miou_1click_top": "mIoU 1 click (top)",
+    "miou_1click_best": "mIoU 1 click (best)",
+    **{f"miou_{k}clicks": f"mIoU {k} clicks" for k in MIOU_AT_CLICKS},
+    "miou_box": "mIoU box",
+}

@@ -36,6 +36,28 @@ class AutomaticPassSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class LeftAloneSerializer(serializers.Serializer):
+    done_images = serializers.IntegerField(
+        help_text="selected images a person marked done: not segmented"
+    )
+    reviewed_masks = serializers.IntegerField(
+        help_text="model masks on the selected images a person kept or fixed: never replaced"
+    )
+    people_masks = serializers.IntegerField(
+        help_text="masks people drew on the selected images: never replaced"
+    )
+
+
+class AutomaticPassLaunchAnswerSerializer(AutomaticPassSerializer):
+    left_alone = LeftAloneSerializer(
+        read_only=True, help_text="what the pass leaves as it is because people reviewed it"
+    )
+
+    class Meta(AutomaticPassSerializer.Meta):
+        fields = [*AutomaticPassSerializer.Meta.fields, "left_alone"]
+        read_only_fields = fields
+
+
 class AutomaticPassLaunchSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=AutomaticPass.Kind.choices, default=AutomaticPass.Kind.AUTOMATIC

@@ -6,12 +6,18 @@ acknowledgement gives that message to the next worker). Each image's work is ide
 transaction replaces the masks this model version wrote with this pass's source on that image
 and marks the image done in the pass, so a redelivered or repeated task never duplicates a mask
 and never touches masks people drew, imported masks or another version's masks.
+
+Reviewed work is never overwritten: a model mask a person kept or fixed stays (only the model's
+unreviewed masks are replaced), a new mask overlapping a reviewed or drawn mask beyond the pass's
+NMS threshold is dropped as a duplicate of it, and an image a person marked done gets no mask (a
+new unreviewed one would put it back in review). The launch reports what it leaves alone.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,6 +32,7 @@ from annotation.models import (
     Dataset,
     DatasetMembership,
     Image,
+    ImageStatus,
     Mask,
     MaskSource,
     Role,
@@ -39,6 +46,7 @@ from annotation.services.jobs import TRANSIENT_ERRORS
 from annotation.services.queueing import queue_task
 from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
+from engine import rle as rle_codec
 from engine.images import load_image
 from registry.active import get_active_version
 from registry.predictors import get_predictor
@@ -49,6 +57,32 @@ Kind, Status, ItemStatus = AutomaticPass.Kind, AutomaticPass.Status, AutomaticPa
 SOURCE = {Kind.AUTOMATIC: MaskSource.AUTOMATIC, Kind.PREFILL: MaskSource.PREFILLED}
 DEFAULT_STAGE = {Kind.AUTOMATIC: Stage.FULLY_AUTOMATIC, Kind.PREFILL: Stage.SEMI_AUTOMATIC}
 ACTIVE = (Status.QUEUED, Status.RUNNING)
+# Masks people drew (with or without the model's help): a pass never writes these sources.
+PEOPLE_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
+# A model's mask a person reviewed: kept or corrected in stage 2 (``review``), or changed in any
+# way (every change raises ``version``, which a pass writes at 1).
+REVIEWED = Q(review__gt="") | Q(version__gt=1)
+
+
+@dataclass(frozen=True)
+class LeftAlone:
+    """What a pass leaves as it is because people reviewed it, over the images selected:
+    images a person marked done (not segmented at all), model masks a person kept or fixed, and
+    masks people drew."""
+
+    done_images: int
+    reviewed_masks: int
+    people_masks: int
+
+
+def left_alone(dataset: Dataset, image_ids: Iterable[int]) -> LeftAlone:
+    images = Image.objects.filter(dataset=dataset, pk__in=list(image_ids))
+    masks = Mask.objects.filter(image__in=images)
+    return LeftAlone(
+        done_images=images.filter(status=ImageStatus.DONE).count(),
+        reviewed_masks=masks.filter(REVIEWED, source__in=SOURCE.values()).count(),
+        people_masks=masks.filter(source__in=PEOPLE_SOURCES).count(),
+    )
 
 
 def launch_automatic_pass(
@@ -65,9 +99,23 @@ def launch_automatic_pass(
     The images are ``image_ids`` (all in the dataset, or the whole request is rejected), else
     every image in ``stage``, by default stage 3 for kind automatic and stage 2 for prefill.
     ``config`` overrides fields of the kind's preset (AutomaticConfig.paper() / .prefill()).
+
+    Images a person marked done are left out of the pass (InvalidInput when that leaves none);
+    the returned pass carries ``left_alone`` (a LeftAlone over the selection) for the answer.
     """
     resolved = resolve_config(kind, config)
-    ids, stage = _select_images(dataset, kind, image_ids, stage)
+    selected, stage = _select_images(dataset, kind, image_ids, stage)
+    kept = left_alone(dataset, selected)
+    done = set(
+        Image.objects.filter(pk__in=selected, status=ImageStatus.DONE).values_list("pk", flat=True)
+    )
+    ids = [pk for pk in selected if pk not in done]
+    if not ids:
+        raise InvalidInput(
+            f"all {len(selected)} selected images were marked done by people; a pass leaves "
+            "reviewed images alone (move them back to pending to segment them again)",
+            done_images=len(done),
+        )
     version = get_active_version()
     with transaction.atomic():
         run = AutomaticPass.objects.create(
@@ -83,6 +131,7 @@ def launch_automatic_pass(
             [AutomaticPassImage(automatic_pass=run, image_id=pk) for pk in ids], batch_size=1000
         )
         queue_task("annotation.run_automatic_pass", run.pk)
+    run.left_alone = kept
     return run
 
 
@@ -185,15 +234,24 @@ def generate_masks(image: Image, run: AutomaticPass) -> list[AutomaticMask]:
 
 
 def store_pass_masks(item: AutomaticPassImage, masks: list[AutomaticMask]) -> int:
-    """Replace the masks of the pass's source and model version on the item's image with
-    ``masks`` and mark the item done, all in one transaction; returns how many were stored."""
+    """Replace the unreviewed masks of the pass's source and model version on the item's image
+    with ``masks`` and mark the item done, all in one transaction; returns how many were stored.
+
+    Reviewed masks stay and new masks duplicating a mask that stays are dropped; on an image a
+    person marked done since the launch nothing is written."""
     run = item.automatic_pass
     source = SOURCE[run.kind]
     with transaction.atomic():
         # Locks the item (PostgreSQL), so two deliveries of one image take turns.
         locked = AutomaticPassImage.objects.select_for_update().get(pk=item.pk)
-        image = Image.objects.only("pk", "stage").get(pk=locked.image_id)
-        Mask.objects.filter(image=image, source=source, model_version=run.model_version).delete()
+        image = Image.objects.only("pk", "stage", "status").get(pk=locked.image_id)
+        if image.status == ImageStatus.DONE:
+            masks = []
+        else:
+            Mask.objects.filter(
+                image=image, source=source, model_version=run.model_version
+            ).exclude(REVIEWED).delete()
+            masks = _without_duplicates(image, masks, config_from_json(run.config).box_nms_thresh)
         Mask.objects.bulk_create(
             [
                 Mask(
@@ -223,6 +281,21 @@ def store_pass_masks(item: AutomaticPassImage, masks: list[AutomaticMask]) -> in
             finished_at=timezone.now(),
         )
     return stored
+
+
+def _without_duplicates(
+    image: Image, masks: list[AutomaticMask], threshold: float
+) -> list[AutomaticMask]:
+    """``masks`` less those overlapping a mask people reviewed or drew on ``image`` by more than
+    ``threshold`` (mask IoU; the pass's NMS threshold, the overlap at which the generator calls
+    two of its own masks one), so a kept mask is not proposed again beside itself."""
+    reviewed = Q(source__in=PEOPLE_SOURCES) | REVIEWED
+    staying = list(Mask.objects.filter(reviewed, image=image).values_list("rle", flat=True))
+    fresh = [mask for mask in masks if mask.area > 0]
+    if not staying or not fresh:
+        return fresh
+    overlap = rle_codec.iou_matrix([mask.segmentation for mask in fresh], staying)
+    return [mask for mask, row in zip(fresh, overlap, strict=True) if not (row > threshold).any()]
 
 
 def finish_if_complete(pass_id: int) -> bool:

@@ -39,11 +39,13 @@ from annotation.models import (
 from annotation.services.access import member_dataset_ids
 from annotation.services.export_format import HUMAN_SOURCES
 from registry import visibility
-from registry.metrics import SUMMARY_METRICS
+from registry.metrics import SUMMARY_LABELS, SUMMARY_METRICS
 from registry.models import ModelVersion
 
 # The held-out metrics a retraining round records, in chart order: the evaluation's summary.
 HELDOUT_KEYS = SUMMARY_METRICS
+# (key, label) of each held-out column of the dashboard's table, in HELDOUT_KEYS order.
+HELDOUT_COLUMNS = tuple((key, SUMMARY_LABELS[key]) for key in HELDOUT_KEYS)
 
 # (label, lowest, highest or None): the SA-1B paper's masks-per-image bins.
 MASK_BINS = (

@@ -82,12 +82,26 @@ def test_hover_click_plus_minus_cycle_box_brush_erase_undo_accept(
     assert first["points"] == [[100, 100]] and first["labels"] == [1]
     assert first["candidates"] == 3
 
-    # Cycling shows the next of the three candidates, with its predicted IoU on its button.
-    chosen = first["chosen"]
+    # The three candidates' buttons run from the largest mask to the smallest, named whole,
+    # part and sub-part, whatever order the model gave them in; the keys follow the buttons.
+    buttons = page.locator("#candidates button")
+    order = [int(i) for i in buttons.evaluate_all("bs => bs.map((b) => b.dataset.index)")]
+    areas = page.evaluate("() => window.sade.editor.state.candidates.map((c) => c.area)")
+    assert sorted(order) == [0, 1, 2]
+    assert [areas[i] for i in order] == sorted(areas, reverse=True)
+    assert [t.split(" · ")[0] for t in buttons.all_text_contents()] == [
+        "1 whole",
+        "2 part",
+        "3 sub-part",
+    ]
+    page.keyboard.press("3")
+    assert state(page)["chosen"] == order[2]
+    # Cycling shows the next button's candidate, with its predicted IoU on its button.
     page.keyboard.press("c")
-    assert state(page)["chosen"] == (chosen + 1) % 3
+    assert state(page)["chosen"] == order[0]
     assert "IoU" in page.locator("#candidates button.active").inner_text()
-    page.locator("#candidates button").nth(chosen).click()
+    chosen = first["chosen"]
+    page.locator(f"#candidates button[data-index='{chosen}']").click()
     assert state(page)["chosen"] == chosen
 
     # A right click adds a − point; the refinement sends the previous logits back.

@@ -236,6 +236,10 @@ def test_dashboard_draws_every_chart_from_the_database(
     assert by_label["NoC@90 (clicks)"] == [9.4, None, 6.2]
     assert by_label["mIoU, box"] == [0.70, None, 0.81]
     assert "not evaluated" in page.locator("#model-table").inner_text()
+    headers = page.locator("#model-table thead th").all_text_contents()
+    cells = page.locator("#model-table tbody tr", has_text="round-2").locator("th, td")
+    over = dict(zip(headers, cells.all_text_contents(), strict=True))
+    assert (over["mIoU box"], over["NoC@90"], over["mIoU 5 clicks"]) == ("0.810", "6.20", "–")
     assert "cy" in page.locator("#annotator-table").inner_text()  # listed, with no active time
 
     progress = page.locator(f"#passes li[data-pass='{run.pk}']")

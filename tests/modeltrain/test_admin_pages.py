@@ -68,3 +68,9 @@ def test_promote_and_roll_back_actions(staff_client, tiny_model):
         url, {"action": "promote", "_selected_action": [child.pk, tiny_model.pk]}, follow=True
     )
     assert "exactly one version" in answer.content.decode()
+
+
+def test_the_steps_help_shows_the_default_number(staff_client, settings, tiny_model):
+    settings.TRAINING_STEPS = 417
+    page = staff_client.get("/admin/modeltrain/traininground/add/").content.decode()
+    assert "leave empty for 417 (the TRAINING_STEPS setting)" in page

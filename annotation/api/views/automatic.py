@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.automatic_serializers import (
+    AutomaticPassLaunchAnswerSerializer,
     AutomaticPassLaunchSerializer,
     AutomaticPassSerializer,
 )
@@ -24,7 +25,8 @@ NOT_RUNNING = "the pass is not queued or running"
 
 class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
     """POST launches an automatic pass of the active model over images of the dataset (its
-    admins; 202, the pass runs in gpu workers); GET lists the dataset's passes."""
+    admins; 202, the pass runs in gpu workers; the answer says what it leaves alone because
+    people reviewed it); GET lists the dataset's passes."""
 
     @extend_schema(responses=AutomaticPassSerializer(many=True))
     def get(self, request: Request, dataset_id: int) -> Response:
@@ -33,7 +35,9 @@ class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
         passes = automatic.visible_passes(request.user).filter(dataset=dataset)
         return Response(AutomaticPassSerializer(passes, many=True).data)
 
-    @extend_schema(request=AutomaticPassLaunchSerializer, responses={202: AutomaticPassSerializer})
+    @extend_schema(
+        request=AutomaticPassLaunchSerializer, responses={202: AutomaticPassLaunchAnswerSerializer}
+    )
     def post(self, request: Request, dataset_id: int) -> Response:
         dataset = get_visible(access.visible_datasets(request.user), dataset_id)
         access.require_admin(request.user, dataset, "launch automatic passes")
@@ -48,8 +52,12 @@ class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
             config=data.get("config"),
             stage=data.get("stage"),
         )
+        left_alone = run.left_alone
         run = automatic.with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
-        return Response(AutomaticPassSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        run.left_alone = left_alone
+        return Response(
+            AutomaticPassLaunchAnswerSerializer(run).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 @extend_schema(parameters=[OpenApiParameter("dataset", int)])

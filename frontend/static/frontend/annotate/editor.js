@@ -17,6 +17,17 @@ function bestIndex(masks) {
   return best;
 }
 
+/** The candidates' indices, largest mask first: the paper's whole / part / sub-part. The model's
+ *  three outputs come in no fixed order of size (training takes the best of the three, whichever
+ *  slot it is in), so the buttons, the 1 2 3 keys and cycling follow the masks' areas; ``chosen``
+ *  stays the model's index, which is what a saved prompt records. */
+export function sizeOrder(candidates) {
+  return candidates
+    .map((c, i) => [c.area ?? 0, i])
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .map(([, i]) => i);
+}
+
 const EMPTY = () => ({ points: [], labels: [], box: null, candidates: [], chosen: 0, strokes: [], base: null });
 
 export class ObjectEditor {
@@ -124,8 +135,15 @@ export class ObjectEditor {
     this.rebuild();
   }
 
+  /** Chooses the candidate at ``rank`` in size order (0: the whole object). */
+  chooseRank(rank) {
+    const order = sizeOrder(this.state.candidates);
+    if (rank >= 0 && rank < order.length) this.choose(order[rank]);
+  }
+
   cycle() {
-    this.choose(this.state.chosen + 1);
+    const order = sizeOrder(this.state.candidates);
+    this.chooseRank((order.indexOf(this.state.chosen) + 1) % Math.max(order.length, 1));
   }
 
   async predict(clickedAt) {

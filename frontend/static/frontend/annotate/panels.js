@@ -1,6 +1,8 @@
 // The sidebar and toolbar text: candidate buttons, the current mask, pending saves, the stage 2
 // and Everything panels, the session summary. Pure DOM updates from the app's state.
 
+import { sizeOrder } from "./editor.js";
+
 const $ = (id) => document.getElementById(id);
 
 export function formatSeconds(seconds) {
@@ -9,7 +11,8 @@ export function formatSeconds(seconds) {
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
 
-/** Buttons for the model's candidates, named by size (whole / part / sub-part) with their IoU. */
+/** Buttons for the model's candidates, largest first and named by size (whole / part /
+ *  sub-part, see sizeOrder), each with its predicted IoU; the number is the key choosing it. */
 export function renderCandidates(app) {
   const { candidates, chosen } = app.editor.state;
   const box = $("candidates");
@@ -17,16 +20,15 @@ export function renderCandidates(app) {
     box.replaceChildren();
     return;
   }
-  const names = candidates.length === 3 ? ["whole", "part", "sub-part"] : ["mask"];
-  const bySize = candidates.map((c, i) => [c.area ?? 0, i]).sort((a, b) => b[0] - a[0]);
-  const nameOf = new Map(bySize.map(([, i], rank) => [i, names[rank] || "mask"]));
-  const buttons = candidates.map((candidate, i) => {
+  const names = candidates.length === 3 ? ["whole", "part", "sub-part"] : [];
+  const buttons = sizeOrder(candidates).map((i, rank) => {
+    const candidate = candidates[i];
     const button = document.createElement("button");
     button.type = "button";
     button.className = `candidate${i === chosen ? " active" : ""}`;
     button.dataset.index = i;
     const iou = candidate.predicted_iou == null ? "" : ` · IoU ${candidate.predicted_iou.toFixed(2)}`;
-    button.textContent = `${i + 1} ${nameOf.get(i)}${iou}`;
+    button.textContent = `${rank + 1} ${names[rank] || "mask"}${iou}`;
     button.title = "choose this mask (1 2 3, C or Tab cycles)";
     button.addEventListener("click", () => app.editor.choose(i));
     return button;

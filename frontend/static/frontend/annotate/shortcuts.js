@@ -12,7 +12,7 @@ export const SHORTCUTS = [
   { keys: "right click, Alt / Shift + click", what: "add a − point (remove that area)" },
   { keys: "drag", what: "draw a box around the object" },
   { keys: "C or Tab (on the image)", what: "cycle the candidate masks (whole / part / sub-part)", match: (e) => (e.key === "c" || (e.key === "Tab" && onCanvas(e))) && !ctrl(e), run: (a) => a.editor.cycle() },
-  { keys: "1 2 3", what: "choose a candidate mask", match: (e) => ["1", "2", "3"].includes(e.key) && !ctrl(e), run: (a, e) => a.editor.choose(Number(e.key) - 1) },
+  { keys: "1 2 3", what: "choose the whole, the part or the sub-part (candidates by size)", match: (e) => ["1", "2", "3"].includes(e.key) && !ctrl(e), run: (a, e) => a.editor.chooseRank(Number(e.key) - 1) },
   { keys: "P", what: "points and box tool", match: (e) => e.key === "p" && !ctrl(e), run: (a) => a.setTool("prompt") },
   { keys: "B", what: "brush (right button erases)", match: (e) => e.key === "b" && !ctrl(e), run: (a) => a.setTool("brush") },
   { keys: "E", what: "eraser", match: (e) => e.key === "e" && !ctrl(e), run: (a) => a.setTool("eraser") },

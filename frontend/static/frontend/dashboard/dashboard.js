@@ -82,6 +82,8 @@
   function drawModels(stats) {
     const table = document.getElementById("model-table");
     const versions = stats.model_versions;
+    // The metric columns are the headers' (rendered from one list on the server), in their order.
+    const keys = [...table.tHead.querySelectorAll("th[data-metric]")].map((th) => th.dataset.metric);
     table.hidden = versions.length === 0;
     document.getElementById("models-none").hidden = versions.length > 0;
     // With no version at all, "none registered" says it; "none evaluated" would repeat it.
@@ -93,10 +95,10 @@
         const cells = [name, num(v.round), num(v.masks_in_dataset)];
         if (!v.heldout) {
           const cell = el("td", "not evaluated", "quiet");
-          cell.colSpan = page.heldout_keys.length;
+          cell.colSpan = keys.length;
           cells.push(cell);
         } else {
-          page.heldout_keys.forEach((key) => cells.push(num(v.heldout[key], key.startsWith("noc") ? 2 : 3)));
+          keys.forEach((key) => cells.push(num(v.heldout[key], key.startsWith("noc") ? 2 : 3)));
         }
         return row(cells);
       }),
