@@ -93,3 +93,19 @@ def add_mask(image: Image, *, source: str = "manual", model_version=None, **fiel
         model_version=model_version,
         **fields,
     )
+
+
+def child_version(parent, name: str = "child", **fields):
+    """A model version trained from ``parent`` that loads the same file (same encoder), so
+    promoting it or predicting with it works in tests."""
+    from registry.models import ModelVersion
+
+    fields = {"trained_on": "a round", **fields}
+    return ModelVersion.objects.create(
+        name=name,
+        model_type=parent.model_type,
+        checkpoint=parent.checkpoint,
+        encoder_key=parent.encoder_key,
+        parent=parent,
+        **fields,
+    )

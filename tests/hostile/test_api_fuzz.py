@@ -58,7 +58,6 @@ from annotation.services.image_holds import claim_next_image
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import start_session
 from modeltrain.models import TrainingRound
-from registry.models import ModelVersion
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -197,15 +196,7 @@ def world(isolated_storage, tiny_model):
     other_mask = factories.add_mask(images[1], source="automatic", model_version=tiny_model)
     hidden_mask = factories.add_mask(hidden)
     session, _ = start_session(held, annotator)
-    child = ModelVersion.objects.create(
-        name="child",
-        model_type="vit_tiny",
-        checkpoint=tiny_model.checkpoint,
-        encoder_key=tiny_model.encoder_key,
-        trained_on="a round",
-        parent=tiny_model,
-        round=1,
-    )
+    child = factories.child_version(tiny_model, round=1)
     job = ImportJob.objects.create(dataset=dataset, path="/nonexistent", created_by=staff)
     export = Export.objects.create(dataset=dataset, format=Export.Format.COCO, created_by=admin)
     run_export(export)

@@ -7,7 +7,7 @@ import pytest
 
 from modeltrain.models import TrainingRound
 from registry.active import get_active_version
-from registry.models import ModelVersion
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -47,14 +47,8 @@ def test_add_form_shows_why_a_round_cannot_start(staff_client, other_dataset, ti
 
 
 def test_promote_and_roll_back_actions(staff_client, tiny_model):
-    child = ModelVersion.objects.create(
-        name="child",
-        model_type="vit_tiny",
-        checkpoint=tiny_model.checkpoint,
-        encoder_key=tiny_model.encoder_key,
-        trained_on="x",
-        parent=tiny_model,
-        metrics={"heldout": {"noc90": 4.5, "miou_1click_top": 0.61}},
+    child = factories.child_version(
+        tiny_model, metrics={"heldout": {"noc90": 4.5, "miou_1click_top": 0.61}}
     )
     url = "/admin/registry/modelversion/"
     page = staff_client.get(url).content.decode()

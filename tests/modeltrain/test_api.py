@@ -6,7 +6,7 @@ import pytest
 
 from modeltrain.models import TrainingRound
 from registry.active import get_active_version
-from registry.models import ModelVersion
+from tests import factories
 
 FAST = {"iterations": 1, "masks_per_image": 1, "steps": 1}
 
@@ -14,16 +14,7 @@ FAST = {"iterations": 1, "masks_per_image": 1, "steps": 1}
 @pytest.fixture
 def child(tiny_model):
     """A second version trained from the active one (same file, so it loads)."""
-    return ModelVersion.objects.create(
-        name="child",
-        model_type="vit_tiny",
-        checkpoint=tiny_model.checkpoint,
-        encoder_key=tiny_model.encoder_key,
-        trained_on="a round",
-        parent=tiny_model,
-        round=1,
-        metrics={"heldout": {"noc90": 3.0}},
-    )
+    return factories.child_version(tiny_model, round=1, metrics={"heldout": {"noc90": 3.0}})
 
 
 @pytest.mark.django_db

@@ -11,6 +11,7 @@ from annotation.services.embeddings import embedding_store
 from engine import build_sam, save_checkpoint
 from modeltrain.versions import promote_version
 from registry.active import register_checkpoint
+from tests import factories
 
 
 @pytest.fixture
@@ -61,16 +62,7 @@ def test_a_new_encoder_re_embeds_the_pending_images(
 def test_the_same_encoder_queues_nothing(
     tiny_model, admin_user, django_capture_on_commit_callbacks
 ):
-    from registry.models import ModelVersion
-
-    sibling = ModelVersion.objects.create(
-        name="decoder-round",
-        model_type="vit_tiny",
-        checkpoint=tiny_model.checkpoint,
-        encoder_key=tiny_model.encoder_key,
-        trained_on="x",
-        parent=tiny_model,
-    )
+    sibling = factories.child_version(tiny_model, "decoder-round")
 
     with django_capture_on_commit_callbacks(execute=False) as queued:
         promote_version(sibling)
