@@ -334,11 +334,24 @@ else:
     }
 
 # --- Logging --------------------------------------------------------------------------------------
+# Kept out of a command's output: kombu's "No hostname was supplied" (the filesystem broker has no
+# host, by design) and, when tasks run inline (eager), Celery's line per finished task. Workers log
+# their tasks through Celery's own logging setup, unchanged.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "not_no_hostname": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: not record.getMessage().startswith("No hostname was"),
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("SADE_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "kombu.connection": {"filters": ["not_no_hostname"]},
+        **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
+    },
 }
 
 # --- Periodic tasks (celery beat) -----------------------------------------------------------------

@@ -17,6 +17,18 @@ def find_dataset(ref: str) -> Dataset:
     return dataset
 
 
+def find_or_create_dataset(ref: str, create: bool, stdout) -> Dataset:
+    """``find_dataset``, or with ``create`` a new dataset of that name (said on ``stdout``)."""
+    try:
+        return find_dataset(ref)
+    except CommandError:
+        if not create:
+            raise CommandError(f"no dataset named {ref!r} (add --create to create it)") from None
+    dataset = Dataset.objects.create(name=ref)
+    stdout.write(f"created dataset {dataset.name!r} (id {dataset.pk})")
+    return dataset
+
+
 def add_filter_arguments(parser) -> None:
     parser.add_argument("--stage", type=int, help="only masks made in this stage (1, 2, 3)")
     parser.add_argument("--source", help="only masks of this source, e.g. automatic")

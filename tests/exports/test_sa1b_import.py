@@ -192,8 +192,19 @@ def test_import_annotations_command(exported, capsys):
     out = capsys.readouterr().out
     assert "fresh: 3 masks imported on 2 images, 0 images already imported, 0 skipped" in out
 
-    with pytest.raises(CommandError, match="no dataset named 'nope'"):
+    with pytest.raises(CommandError, match="no dataset named 'nope' \\(add --create"):
         call_command("import_annotations", "nope", str(exported))
+    assert not Dataset.objects.filter(name="nope").exists()
+
+
+def test_import_annotations_command_creates_the_dataset_when_asked(exported, capsys):
+    call_command("import_annotations", "new-one", str(exported), "--create")
+    out = capsys.readouterr().out
+
+    created = Dataset.objects.get(name="new-one")
+    assert f"created dataset 'new-one' (id {created.pk})" in out
+    assert "new-one: 3 masks imported on 2 images" in out
+    assert Mask.objects.filter(image__dataset=created).count() == 3
 
 
 def test_export_sa1b_command(exported, tmp_path, capsys):

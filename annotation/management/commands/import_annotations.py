@@ -1,10 +1,10 @@
-"""python manage.py import_annotations DATASET PATH"""
+"""python manage.py import_annotations DATASET PATH [--create]"""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.lookup import find_dataset
+from annotation.management.lookup import find_or_create_dataset
 from annotation.services.annotation_imports import import_annotations
 from annotation.services.errors import ServiceError
 
@@ -20,9 +20,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("dataset", help="dataset name or id")
         parser.add_argument("path", help="a COCO .json, an SA-1B .tar or a folder")
+        parser.add_argument(
+            "--create", action="store_true", help="create the dataset if there is none by that name"
+        )
 
     def handle(self, *args, **options) -> None:
-        dataset = find_dataset(options["dataset"])
+        dataset = find_or_create_dataset(options["dataset"], options["create"], self.stdout)
         try:
             report = import_annotations(dataset, options["path"])
         except ServiceError as exc:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.lookup import find_dataset
-from annotation.models import Dataset
+from annotation.management.lookup import find_or_create_dataset
 from annotation.services.errors import ServiceError
 from annotation.services.imports import import_path
 
@@ -32,7 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        dataset = self._dataset(options["dataset"], options["create"])
+        dataset = find_or_create_dataset(options["dataset"], options["create"], self.stdout)
         try:
             report = import_path(dataset, options["path"], short_side=options["short_side"])
         except ServiceError as exc:
@@ -46,14 +45,3 @@ class Command(BaseCommand):
         self.stdout.write(f"{dataset.name}: {report.summary()}")
         if not report.imported and report.rejected:
             raise CommandError("nothing was imported")
-
-    def _dataset(self, ref: str, create: bool) -> Dataset:
-        try:
-            return find_dataset(ref)
-        except CommandError:
-            if not create:
-                message = f"no dataset named {ref!r} (add --create to create it)"
-                raise CommandError(message) from None
-        dataset = Dataset.objects.create(name=ref)
-        self.stdout.write(f"created dataset {dataset.name!r} (id {dataset.pk})")
-        return dataset
