@@ -2,6 +2,11 @@
 same seeded weights, same image, same run. Also checks that every output still matches.
 
     python benchmarks/bench_predict.py [--model vit_b] [--clicks 40] [--embed-runs 2]
+                                       [--precision bf16]
+
+With ``--precision bf16`` (or fp16 on CUDA) a third column times our encoder in that precision
+(engine.precision) and reports its masks' agreement with our fp32 masks (mean, 5th percentile
+and worst IoU over every click's three masks; the largest predicted-IoU difference).
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=40)
     parser.add_argument("--embed-runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     args = parser.parse_args()
+    low = args.precision != "fp32"
 
     image, source = benchmark_image(args.image)
     print(f"image: {source} ({image.shape[1]}x{image.shape[0]}); model {args.model}, fp32, CPU")
@@ -44,25 +51,36 @@ def main() -> None:
     reference.load_state_dict(state, strict=True)
     reference.eval()
     ref_predictor, our_predictor = sa.SamPredictor(reference), SamPredictor(ours)
+    low_predictor = SamPredictor(ours, args.precision) if low else None
 
-    ref_embed, our_embed = [], []
-    for _ in range(args.embed_runs):  # alternate so both see the same machine state
+    ref_embed, our_embed, low_embed = [], [], []
+    for _ in range(args.embed_runs):  # alternate so all see the same machine state
         _, seconds = timed(ref_predictor.set_image, image)
         ref_embed.append(seconds)
         embedding, seconds = timed(our_predictor.embed, image)
         our_embed.append(seconds)
+        if low_predictor is not None:
+            low_embedding, seconds = timed(low_predictor.embed, image)
+            low_embed.append(seconds)
     feature_error = float((embedding.features - ref_predictor.features[0]).abs().max())
 
     rng = np.random.default_rng(args.seed)
     height, width = image.shape[:2]
     clicks = rng.uniform([0, 0], [width - 1, height - 1], size=(args.clicks + 3, 2))
     ref_decode, our_decode, worst_iou, worst_score = [], [], 1.0, 0.0
+    low_decode, low_ious, low_score = [], [], 0.0
     for i, (x, y) in enumerate(clicks):
         point, label = np.array([[x, y]]), np.array([1])
         (ref_masks, ref_scores, _), ref_s = timed(
             ref_predictor.predict, point, label, multimask_output=True
         )
         out, our_s = timed(our_predictor.decode, embedding, point, label, multimask=True)
+        if low_predictor is not None:
+            low_out, low_s = timed(low_predictor.decode, low_embedding, point, label)
+            low_ious += [mask_iou(a, b) for a, b in zip(out.masks, low_out.masks, strict=True)]
+            low_score = max(low_score, float(np.abs(out.iou - low_out.iou).max()))
+            if i >= 3:
+                low_decode.append(low_s)
         if i >= 3:  # the first calls warm up allocators and caches
             ref_decode.append(ref_s)
             our_decode.append(our_s)
@@ -73,16 +91,30 @@ def main() -> None:
 
     ref_p50, ref_p95 = percentiles(ref_decode)
     our_p50, our_p95 = percentiles(our_decode)
+    rows = [
+        ("decode p50 (ms/click)", ref_p50, our_p50, ".1f"),
+        ("decode p95 (ms/click)", ref_p95, our_p95, ".1f"),
+        (f"embed (s, best of {args.embed_runs})", min(ref_embed), min(our_embed), ".2f"),
+    ]
+    lows = [*percentiles(low_decode), min(low_embed)] if low else []
+    head = f"{'':28}{'reference':>12}{'ours fp32':>12}{'speed-up':>10}"
+    if low:
+        head += f"{'ours ' + args.precision:>12}{'speed-up':>10}"
     print()
-    print(f"{'':28}{'reference':>12}{'ours':>12}{'speed-up':>10}")
-    print(f"{'decode p50 (ms/click)':28}{ref_p50:12.1f}{our_p50:12.1f}{ref_p50 / our_p50:9.2f}x")
-    print(f"{'decode p95 (ms/click)':28}{ref_p95:12.1f}{our_p95:12.1f}{ref_p95 / our_p95:9.2f}x")
-    ref_e, our_e = min(ref_embed), min(our_embed)
-    print(
-        f"{'embed (s, best of ' + str(args.embed_runs) + ')':28}{ref_e:12.2f}{our_e:12.2f}"
-        f"{ref_e / our_e:9.2f}x"
-    )
+    print(head)
+    for n, (name, ref, ours_fp32, fmt) in enumerate(rows):
+        line = f"{name:28}{ref:12{fmt}}{ours_fp32:12{fmt}}{ref / ours_fp32:9.2f}x"
+        if low:
+            line += f"{lows[n]:12{fmt}}{ref / lows[n]:9.2f}x"
+        print(line)
     print()
+    if low:
+        ious = np.array(low_ious)
+        print(
+            f"{args.precision} vs ours fp32: mask IoU mean {ious.mean():.4f}, 5th percentile "
+            f"{np.percentile(ious, 5):.4f}, worst {ious.min():.4f} over {len(ious)} masks; "
+            f"worst predicted-IoU difference {low_score:.4f}"
+        )
     print(
         f"parity: worst mask IoU {worst_iou:.5f} over {len(clicks)} clicks x 3 masks, "
         f"worst predicted-IoU difference {worst_score:.2e}, max feature difference "

@@ -285,7 +285,8 @@ def describe_model() -> str:
     wrap = {"width": 100, "initial_indent": "  ", "subsequent_indent": "    "}
     text = [
         textwrap.fill(
-            f"active model: {status['name']} ({status['model_type']}, round {status['round']}); "
+            f"active model: {status['name']} ({status['model_type']}, round {status['round']}, "
+            f"{status['precision']}); "
             f"trained on {status['trained_on']}",
             **wrap,
         )

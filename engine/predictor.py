@@ -16,6 +16,7 @@ import torch
 from engine.embedding import Embedding
 from engine.fast.decoder import FastDecoder, ImageState
 from engine.fast.encoder import encode
+from engine.precision import encoder_in_precision, precision_dtype
 from engine.sam import Sam
 from engine.transforms import resize_image, scale_coords, upscale_logits, used_low_res
 
@@ -79,11 +80,17 @@ class SamPredictor:
     # annotator's clicks on one image share a quarter of the decoder's work.
     STATE_CACHE_SIZE = 4
 
-    def __init__(self, model: Sam) -> None:
+    def __init__(self, model: Sam, precision: str = "fp32") -> None:
         self.model = model.eval()
         param = next(model.parameters())
         self.device = param.device
         self.dtype = param.dtype
+        # The encoder's products in ``precision`` (engine.precision), on weights converted
+        # once, now: later changes to the model's encoder weights are not seen.
+        self.precision = precision
+        self.encoder = encoder_in_precision(
+            model.image_encoder, precision_dtype(precision, self.device)
+        )
         self.fast = FastDecoder(model.prompt_encoder, model.mask_decoder)
         self._states: OrderedDict[int, tuple[weakref.ref, ImageState]] = OrderedDict()
         self._states_lock = threading.Lock()
@@ -162,7 +169,7 @@ class SamPredictor:
                         for r in resized
                     ]
                 ).to(self.dtype)
-                features = encode(self.model.image_encoder, batch).float().cpu()
+                features = encode(self.encoder, batch).float().cpu()
             for image, r, feat in zip(chunk, resized, features, strict=False):
                 out.append(
                     Embedding(

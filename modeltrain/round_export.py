@@ -147,7 +147,7 @@ def export_round(
     write_round_manifest(
         folder,
         model_type=version.model_type,
-        encoder_key=version.encoder_key,
+        encoder_key=version.embedding_key,
         train=train_records,
         heldout=_records(heldout, by_image),
         left_out=left_out,
@@ -164,7 +164,7 @@ def _with_embedding(
 ) -> ImageRecord:
     """The record with its embedding placed in the folder: from the cache, else computed (and
     cached for the annotators, who will need it under this encoder too)."""
-    key = version.encoder_key
+    key = version.embedding_key
     embedding = store.get(record.sha256, key) if store is not None else None
     source = store.path(record.sha256, key) if embedding is not None and store else None
     if embedding is None:

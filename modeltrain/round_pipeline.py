@@ -26,6 +26,7 @@ from django.utils import timezone
 from annotation.services import jobs
 from annotation.services.embeddings import embedding_store
 from engine import SamPredictor, build_sam, encoder_key, save_checkpoint
+from engine.precision import embedding_key
 from engine.sam import Sam
 from modeltrain.data import RoundData
 from modeltrain.evaluation import EvalImage, GroundTruth, evaluate_images
@@ -133,13 +134,17 @@ def _run(run: TrainingRound, on_progress: Callable[[Progress], None] | None) -> 
     result = train(model, data, config, on_progress=_ProgressWriter(run, on_progress))
     _set(run, phase="evaluate")
     new_key = encoder_key(model)
-    metrics = evaluate_heldout(SamPredictor(model), new_key, data)
+    precision = settings.SAM_PRECISION
+    metrics = evaluate_heldout(
+        SamPredictor(model, precision), embedding_key(new_key, precision), data
+    )
     active = get_active_version()
     digest = heldout_digest(data)
-    if active.metrics.get("heldout_digest") == digest:
+    measured = (active.metrics.get("heldout_digest"), active.metrics.get("heldout_precision"))
+    if measured == (digest, precision):
         baseline = active.metrics["heldout"]  # measured on exactly these masks already
     else:
-        baseline = evaluate_heldout(get_predictor(active.pk), active.encoder_key, data)
+        baseline = evaluate_heldout(get_predictor(active.pk), active.embedding_key, data)
     _set(run, phase="save", baseline_metrics=baseline)
     _save_version(run, model, new_key, metrics, baseline, active, digest, result.seconds)
 
@@ -207,7 +212,11 @@ def _save_version(
         "heldout_images": run.heldout_images,
         "heldout_masks": run.heldout_masks,
     }
-    held = {"heldout_dataset": dataset.pk, "heldout_digest": digest}
+    held = {
+        "heldout_dataset": dataset.pk,
+        "heldout_digest": digest,
+        "heldout_precision": settings.SAM_PRECISION,  # the encoder's, when they were measured
+    }
     path = Path(settings.CHECKPOINT_DIR) / f"round-{run.pk}-{parent.model_type}.pt"
     stored = {"heldout": metrics, **held}
     save_checkpoint(

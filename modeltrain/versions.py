@@ -34,7 +34,7 @@ def promote_version(version: ModelVersion) -> ModelVersion:
         return version
     with transaction.atomic():
         active = activate_version(version)
-        if active.pk == version.pk and previous.encoder_key != version.encoder_key:
+        if active.pk == version.pk and previous.embedding_key != version.embedding_key:
             queue_reembedding(version)
     logger.info("model version %s promoted (was %s)", version.name, previous.name)
     return active
@@ -63,12 +63,12 @@ def reembed_images(version: ModelVersion) -> int:
     if not ModelVersion.objects.filter(pk=version.pk, is_active=True).exists():
         return 0
     stale = Image.objects.filter(status=ImageStatus.PENDING, stage__in=REEMBED_STAGES).exclude(
-        encoder_key=version.encoder_key, embedding_status=EmbeddingStatus.DONE
+        encoder_key=version.embedding_key, embedding_status=EmbeddingStatus.DONE
     )
     ids = list(stale.values_list("pk", flat=True))
     with transaction.atomic():
         Image.objects.filter(pk__in=ids).update(
-            embedding_status=EmbeddingStatus.QUEUED, encoder_key=version.encoder_key
+            embedding_status=EmbeddingStatus.QUEUED, encoder_key=version.embedding_key
         )
         for image_id in ids:
             queue_task("annotation.embed_image", image_id)

@@ -46,6 +46,14 @@ class ModelVersion(models.Model):
         return f"{self.name} ({self.model_type}{', active' if self.is_active else ''})"
 
     @property
+    def embedding_key(self) -> str:
+        """The embedding store's key for this version's image embeddings at the platform's
+        precision (SAM_PRECISION): fp32 and bf16 embeddings never mix."""
+        from engine.precision import embedding_key
+
+        return embedding_key(self.encoder_key, settings.SAM_PRECISION)
+
+    @property
     def checkpoint_path(self) -> Path:
         path = Path(self.checkpoint)
         return path if path.is_absolute() else Path(settings.CHECKPOINT_DIR) / path

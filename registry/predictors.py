@@ -40,12 +40,18 @@ def get_predictor(version_id: int) -> SamPredictor:
     """The predictor for a model version, loaded once per process."""
     version = ModelVersion.objects.get(pk=version_id)
     return _load_predictor(
-        version.model_type, str(version.checkpoint_path), settings.SAM_DEVICE, version.encoder_key
+        version.model_type,
+        str(version.checkpoint_path),
+        settings.SAM_DEVICE,
+        version.encoder_key,
+        settings.SAM_PRECISION,
     )
 
 
 @lru_cache(maxsize=2)
-def _load_predictor(model_type: str, checkpoint: str, device: str, key: str) -> SamPredictor:
+def _load_predictor(
+    model_type: str, checkpoint: str, device: str, key: str, precision: str
+) -> SamPredictor:
     from engine import SamPredictor, build_sam
     from engine.registry import encoder_key
 
@@ -59,7 +65,7 @@ def _load_predictor(model_type: str, checkpoint: str, device: str, key: str) -> 
                 f"checkpoint {checkpoint} changed on disk since it was registered "
                 f"(encoder key {loaded_key[:12]} != {key[:12]}); register it as a new version"
             )
-        return SamPredictor(model)
+        return SamPredictor(model, precision)
 
 
 def clear_predictor_cache() -> None:
@@ -79,6 +85,7 @@ def describe_version(version: ModelVersion) -> dict[str, Any]:
         "round": version.round,
         "trained_on": version.trained_on,
         "is_official": version.is_official,
+        "precision": settings.SAM_PRECISION,
         "hint": hint,
     }
 

@@ -343,6 +343,9 @@ class ModelStatusSerializer(serializers.Serializer):
     round = serializers.IntegerField()
     trained_on = serializers.CharField()
     is_official = serializers.BooleanField()
+    precision = serializers.ChoiceField(
+        choices=["fp32", "bf16", "fp16"], help_text="the image encoder's arithmetic (SAM_PRECISION)"
+    )
     hint = serializers.CharField(allow_null=True)
 
 

@@ -66,7 +66,7 @@ def get_or_compute_embedding(image: Image, version: ModelVersion) -> tuple[Embed
     key) and raises EmbeddingUnavailable when the file cannot be read or the encoder fails.
     """
     store = embedding_store()
-    key = version.encoder_key
+    key = version.embedding_key
     recent_key = (str(store.root), image.content_sha256, key)
     embedding = _recall(recent_key) or store.get(image.content_sha256, key)
     if embedding is not None:

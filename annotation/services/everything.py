@@ -61,7 +61,7 @@ def segment_everything(
     config = resolve_config("automatic", overrides)
     version = get_active_version()
     if image.embedding_status == EmbeddingStatus.FAILED and (
-        image.encoder_key == version.encoder_key
+        image.encoder_key == version.embedding_key
     ):
         raise EmbeddingUnavailable(
             f"the embedding of image {image.pk} failed ({image.embedding_error}); a dataset "

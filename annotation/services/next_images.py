@@ -77,7 +77,7 @@ def prepare_embedding(image: Image) -> Image:
     computed, or computed for an older model): queued for a gpu worker.
     """
     version = get_active_version()
-    key = version.encoder_key
+    key = version.embedding_key
     if embedding_store().contains(image.content_sha256, key):
         get_or_compute_embedding(image, version)
         return image

@@ -61,7 +61,7 @@ def predict(
     version = get_active_version()
     mask_logits = load_logits(mask_input_id, image, version, user) if mask_input_id else None
     if image.embedding_status == EmbeddingStatus.FAILED and (
-        image.encoder_key == version.encoder_key
+        image.encoder_key == version.embedding_key
     ):
         raise EmbeddingUnavailable(
             f"the embedding of image {image.pk} failed ({image.embedding_error}); a dataset "
@@ -119,7 +119,7 @@ def save_logits(
     logits_id = uuid.uuid4().hex
     entry = {
         "image": image.pk,
-        "encoder_key": version.encoder_key,
+        "encoder_key": version.embedding_key,
         "user": user.pk,
         "data": np.asarray(logits, dtype=np.float16).tobytes(),
     }
@@ -145,7 +145,7 @@ def load_logits(
         )
     if entry["image"] != image.pk:
         raise InvalidInput(f"mask_input_id {logits_id!r} belongs to another image")
-    if entry["encoder_key"] != version.encoder_key:
+    if entry["encoder_key"] != version.embedding_key:
         raise InvalidInput(
             f"mask_input_id {logits_id!r} came from a model version that is no longer active: "
             "send the clicks again without it"

@@ -40,32 +40,38 @@ SCORE_BLOCK_ELEMENTS = 1 << 20
 def encode(encoder: ImageEncoderViT, x: torch.Tensor) -> torch.Tensor:
     """``encoder(x)``: (B, 3, img_size, img_size) normalised, padded RGB -> (B, out_chans,
     img_size / patch_size, img_size / patch_size) features."""
+    # The blocks' products run in the dtype of their linear weights (fp32, or bf16/fp16 from
+    # engine.precision.encoder_in_precision); the residual stream and the norms stay fp32.
+    dtype = encoder.blocks[0].attn.qkv.weight.dtype
     x = encoder.patch_embed(x) + encoder.pos_embed
     for block in encoder.blocks:
         assert isinstance(block, Block)
-        x = _block(block, x)
+        x = _block(block, x, dtype)
     return encoder.neck(x.permute(0, 3, 1, 2))
 
 
-def _block(block: Block, x: torch.Tensor) -> torch.Tensor:
-    """``block(x)`` with blocked attention; x (B, H, W, C)."""
+def _block(block: Block, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``block(x)`` with blocked attention; x (B, H, W, C), the residual stream, stays in its
+    dtype; the attention and the MLP compute in ``dtype``."""
     shortcut = x
-    x = block.norm1(x)
+    x = block.norm1(x).to(dtype)
     if block.window_size > 0:
         size = (x.shape[1], x.shape[2])
         x, padded = window_partition(x, block.window_size)
         x = window_unpartition(_attention(block.attn, x), block.window_size, padded, size)
     else:
         x = _attention(block.attn, x)
-    x = shortcut + x
-    return x + block.mlp(block.norm2(x))
+    x = shortcut + x.to(shortcut.dtype)
+    return x + block.mlp(block.norm2(x).to(dtype)).to(x.dtype)
 
 
 def _attention(attn: Attention, x: torch.Tensor) -> torch.Tensor:
-    """``attn(x)`` for x (B, H, W, C)."""
+    """``attn(x)`` for x (B, H, W, C). In reduced precision the bias comes from the queries
+    upcast to the (fp32) tables."""
     batch, height, width, _ = x.shape
     q, k, v = attn.split_heads(x)
-    rel_h, rel_w = attn.rel_pos_bias(q, height, width)
+    bias_dtype = attn.rel_pos_h.dtype
+    rel_h, rel_w = attn.rel_pos_bias(q.to(bias_dtype), height, width)
     out = attention_with_rel_pos(q * attn.scale, k, v, rel_h, rel_w)
     return attn.merge_heads(out, batch, height, width)
 
@@ -95,11 +101,13 @@ def attention_with_rel_pos(
         for r0 in range(0, height, rows):
             r1 = min(height, r0 + rows)
             span = slice(r0 * width, r1 * width)
-            scores = torch.matmul(q[g0:g1, span], k_t)
+            # In reduced precision the scores are upcast to the bias's dtype (fp32) for the
+            # bias and the softmax; the probabilities go back down for the product with v.
+            scores = torch.matmul(q[g0:g1, span], k_t).to(rel_h.dtype)
             grid = scores.view(g1 - g0, r1 - r0, width, height, width)
             grid += rel_h[g0:g1, r0:r1, :, :, None]
             grid += rel_w[g0:g1, r0:r1, :, None, :]
-            probs = torch.softmax(scores, dim=-1)
+            probs = torch.softmax(scores, dim=-1).to(v.dtype)
             # out[g0:g1, span] is contiguous: whole maps, or whole rows of one map.
             torch.matmul(probs, v[g0:g1], out=out[g0:g1, span])
     return out

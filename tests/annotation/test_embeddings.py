@@ -77,3 +77,32 @@ def test_a_changed_file_is_not_embedded_silently(dataset, tiny_model, fresh_embe
 
     with pytest.raises(EmbeddingUnavailable, match="10x10"):
         get_or_compute_embedding(image, tiny_model)
+
+
+def test_embeddings_of_another_precision_are_kept_apart(
+    settings, image, tiny_model, fresh_embeddings
+):
+    from registry.predictors import model_status
+
+    full, _ = get_or_compute_embedding(image, tiny_model)
+    settings.SAM_PRECISION = "bf16"
+    embeddings_service._recent.clear()
+    low, computed = get_or_compute_embedding(image, tiny_model)
+
+    assert computed is True, "an fp32 embedding is not served to a bf16 platform"
+    key = f"{tiny_model.encoder_key}-bf16"
+    assert tiny_model.embedding_key == key
+    store = embedding_store()
+    assert store.contains(image.content_sha256, key)
+    assert store.contains(image.content_sha256, tiny_model.encoder_key)
+    image.refresh_from_db()
+    assert image.encoder_key == key and image.embedding_status == EmbeddingStatus.DONE
+    assert not torch.equal(full.features, low.features)
+    assert model_status()["precision"] == "bf16"
+
+    settings.SAM_PRECISION = "fp32"
+    embeddings_service._recent.clear()
+    again, computed = get_or_compute_embedding(image, tiny_model)
+    assert computed is False and torch.allclose(
+        again.features.float(), full.features.half().float()
+    )

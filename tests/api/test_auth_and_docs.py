@@ -66,6 +66,18 @@ def test_model_status_says_which_model_answers(annotator_client, tiny_model):
     assert body["name"] == tiny_model.name and body["model_type"] == "vit_tiny"
     assert body["is_official"] is False
     assert "python -m engine.checkpoints download vit_b" in body["hint"]
+    assert body["precision"] == "fp32"
+
+
+def test_model_status_and_page_say_the_precision(
+    annotator_client, annotator, client, tiny_model, settings
+):
+    settings.SAM_PRECISION = "bf16"
+
+    assert annotator_client.get("/api/model/").json()["precision"] == "bf16"
+    client.force_login(annotator)
+    page = client.get("/").content.decode()
+    assert 'class="precision"' in page and ">bf16</span>" in page
 
 
 def test_a_broken_configured_checkpoint_is_a_503_with_the_reason(

@@ -97,3 +97,24 @@ def test_a_malformed_predict_rate_is_refused_at_start(tmp_path):
     out = run_settings(tmp_path, SADE_PREDICT_RATE="lots")
     assert out.returncode != 0
     assert "SADE_PREDICT_RATE='lots': use N/s, N/min, N/hour or N/day" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"SAM_PRECISION": "int8"}, "SAM_PRECISION must be fp32, bf16 or fp16, got 'int8'"),
+        ({"SAM_PRECISION": "fp16"}, "SAM_PRECISION=fp16 needs SAM_DEVICE=cuda"),
+    ],
+)
+def test_an_unusable_precision_is_refused_at_start(tmp_path, variables, message):
+    out = run_settings(tmp_path, **{"SAM_DEVICE": "cpu", **variables})
+    assert out.returncode != 0
+    assert message in out.stderr
+
+
+def test_bf16_on_a_cpu_is_accepted(tmp_path):
+    code = "import django; django.setup(); from django.conf import settings; "
+    code += "print(settings.SAM_PRECISION)"
+    out = run_settings(tmp_path, code, SAM_PRECISION="bf16", SAM_DEVICE="cpu")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "bf16"

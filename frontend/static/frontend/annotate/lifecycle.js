@@ -24,11 +24,11 @@ export class Lifecycle {
       const model = await api("GET", "/api/model/");
       this.app.model = model;
       const badge = $("model-badge");
-      badge.textContent = `model: ${model.name}${model.is_official ? "" : " (not Meta's checkpoint)"}`;
+      badge.textContent = `model: ${model.name} · ${model.precision}${model.is_official ? "" : " (not Meta's checkpoint)"}`;
       badge.classList.toggle("warn", !model.is_official);
       const details = [
         ["name", model.name], ["type", model.model_type], ["round", model.round],
-        ["trained on", model.trained_on], ["Meta's official checkpoint", model.is_official ? "yes" : "no"],
+        ["precision", model.precision], ["trained on", model.trained_on], ["Meta's official checkpoint", model.is_official ? "yes" : "no"],
       ];
       const dl = document.createElement("dl");
       for (const [key, value] of details) {
