@@ -17,10 +17,12 @@ export const savedMaskActions = {
       return;
     }
     const { mask } = entry;
+    const cached = this.maskLogits.get(id);
     this.masks.editingId = id;
     this.editor.load(mask.rle, {
       editing: { id, version: mask.version, seconds: mask.seconds_spent, source: mask.source },
       prompt: mask.source === "prefilled" ? null : mask.prompt,
+      logitsId: cached && cached.version === mask.version ? cached.logitsId : null,
     });
     this.masks.renderList();
     this.status(`Editing mask #${id}: click, box, brush or erase, then Enter saves it.`);

@@ -43,6 +43,10 @@ class App {
     this.imageStats = { masks: 0, seconds: 0 };
     this.metrics = { clickToMask: [], ignoredClicks: 0 };
     this.hintShown = false;
+    // Logits of masks saved from this page: {id: {version, logitsId}} (an Edit refines them),
+    // and those of saves under way, by client_id or "edit-<id>".
+    this.maskLogits = new Map();
+    this.savingLogits = new Map();
     this.clock = new ActivityClock();
     this.view = new Viewport(this.canvas, config.width, config.height);
     const update = () => this.update();
@@ -257,6 +261,9 @@ class App {
       return;
     }
     this.hintShown = false;
+    const logitsKey = taken.editing ? `edit-${taken.editing.id}` : taken.clientId;
+    if (taken.logitsId) this.savingLogits.set(logitsKey, taken.logitsId);
+    else this.savingLogits.delete(logitsKey);
     if (taken.editing) {
       const body = { version: taken.editing.version, rle: taken.rle, seconds_spent: taken.editing.seconds + taken.seconds };
       if (taken.prompt) body.prompt = taken.prompt;
@@ -283,6 +290,11 @@ class App {
 
   saved(mask, item) {
     this.masks.upsert(mask);
+    const logitsKey = item.kind === "create" ? item.body.client_id : `edit-${mask.id}`;
+    const logitsId = this.savingLogits.get(logitsKey);
+    this.savingLogits.delete(logitsKey);
+    if (logitsId) this.maskLogits.set(mask.id, { version: mask.version, logitsId });
+    else this.maskLogits.delete(mask.id);
     if (item.kind === "create") {
       this.imageStats.masks += 1;
       this.imageStats.seconds += mask.seconds_spent;
