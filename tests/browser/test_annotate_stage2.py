@@ -98,7 +98,6 @@ def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
     assert (fixed.source, fixed.review, fixed.version) == ("prefilled", "edited", 2)
     pixels = rle_codec.decode(fixed.rle)
     assert pixels[80, 130] and pixels[65, 172] and not pixels[200, 20]
-    assert not Mask.objects.filter(pk=deleted.pk).exists()
     added = Mask.objects.exclude(source="prefilled").get()
     assert (added.source, added.stage, added.author) == ("model_assisted", 2, work.annotator)
 
@@ -106,10 +105,12 @@ def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
     page.locator("#done").click()
     page.locator("#finish-dialog").wait_for()
     summary = page.locator("#finish-details").inner_text()
-    assert "1 mask(s) made on this image" in summary
+    assert "3 mask(s) on this image, 1 made by you" in summary
     screenshot(page, "done")
     image.refresh_from_db()
     assert image.status == ImageStatus.DONE and image.held_by is None
+    # The deletion was sent at Done at the latest (its undo window).
+    assert not Mask.objects.filter(pk=deleted.pk).exists()
     session = AnnotatorSession.objects.get(image=image)
     assert session.ended_at is not None and session.masks_made == 1
     page.locator("#finish-next").click()
