@@ -54,7 +54,7 @@ export function renderCurrent(app) {
     if (editor.busy) parts.push("asking the model…");
     info.textContent = `${parts.join(", ")}. Enter accepts, Esc clears.`;
   }
-  $("undo").disabled = !editor.canUndo();
+  $("undo").disabled = !editor.canUndo() && app.deletions.length === 0;
   $("redo").disabled = !editor.canRedo();
   $("accept").disabled = editor.isEmpty();
   document.querySelectorAll("[data-tool]").forEach((b) => b.classList.toggle("active", b.dataset.tool === app.tool));
