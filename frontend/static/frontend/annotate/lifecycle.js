@@ -18,7 +18,7 @@ export class Lifecycle {
     this.tabId = crypto.randomUUID();
     this.prefetched = [];
     this.finishing = false; // Done or Skip under way: a second press does nothing
-    this.finished = false; // the image is marked: Done again only shows the summary again
+    this.finished = null; // {skip, active} once the image is marked: Done again only shows the summary
   }
 
   async loadModel() {
@@ -167,13 +167,11 @@ export class Lifecycle {
   /** Done (or skip): close the session, mark the image, show the summary, then the next image. */
   async finish(skip) {
     if (this.finishing) return;
-    if (this.finished) {
-      $("finish-dialog").showModal();
-      return;
-    }
     this.finishing = true;
     try {
-      await this.finishOnce(skip);
+      // Marked already (the summary was closed with Esc): only the summary again.
+      if (this.finished) await this.showSummary();
+      else await this.finishOnce(skip);
     } finally {
       this.finishing = false;
     }
@@ -203,13 +201,18 @@ export class Lifecycle {
       // Not held by this annotator (an admin's view, an expired hold): nothing to mark.
       if (error.status !== 409) app.status(`The image could not be marked: ${error.message}`, "error");
     }
-    this.finished = true;
-    // The figures from the server's list as it is now (another tab may have added masks).
+    this.finished = { skip, active: session ? session.active_seconds : app.clock.totalMs() / 1000 };
+    await this.showSummary();
+  }
+
+  /** The summary of the finished image, its figures from the server's list as it is now
+   *  (masks added since, here or in another tab, included). */
+  async showSummary() {
+    const { app } = this;
+    const { skip, active } = this.finished;
     await app.masks.load().catch(() => {});
-    const active = session ? session.active_seconds : app.clock.totalMs() / 1000;
     const totals = browserTotals({ finished: app.imageId });
     const counts = app.masks.counts();
-    $("finish-details").innerHTML = "";
     const lines = [
       `${skip ? "Skipped" : "Done"}: ${counts.total} mask(s) on this image, ${counts.mine} made by you, ` +
         `in ${formatSeconds(active)} of active time.`,
@@ -217,11 +220,13 @@ export class Lifecycle {
       `Today in this browser: ${totals.masks} masks on ${totals.images} images` +
         (totals.masks ? `, ${formatSeconds(totals.seconds / totals.masks)} per mask.` : "."),
     ];
-    for (const text of lines.filter(Boolean)) {
-      const p = document.createElement("p");
-      p.textContent = text;
-      $("finish-details").append(p);
-    }
+    $("finish-details").replaceChildren(
+      ...lines.filter(Boolean).map((text) => {
+        const p = document.createElement("p");
+        p.textContent = text;
+        return p;
+      }),
+    );
     $("finish-dialog").showModal();
   }
 
