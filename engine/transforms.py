@@ -126,3 +126,45 @@ def used_low_res(
     rows = _axis_matrix(low_size[0], img_size, input_size[0], original_size[0])
     cols = _axis_matrix(low_size[1], img_size, input_size[1], original_size[1])
     return rows.shape[1], cols.shape[1]
+
+
+# The logit a stored (binary) mask becomes as a mask prompt: +MASK_PROMPT_LOGIT where the mask
+# covers a whole low-res cell, -MASK_PROMPT_LOGIT where it covers none, linear in between. Ten
+# is a confident answer of the decoder itself (sigmoid(10) = 0.99995; SAM's low-res logits on a
+# clear object sit around 5 to 20), so the decoder reads the prompt as "this mask, surely",
+# while a boundary cell's partial coverage keeps where the edge runs inside it.
+MASK_PROMPT_LOGIT = 10.0
+
+
+def mask_prompt_logits(
+    mask: np.ndarray,
+    img_size: int = 1024,
+    low_size: int = 256,
+    magnitude: float = MASK_PROMPT_LOGIT,
+) -> np.ndarray:
+    """A binary mask in original-image pixels -> (1, low_size, low_size) float32 low-res logits,
+    the frame of ``Prediction.low_res_logits``: the mask resized like the image (longest side
+    ``img_size``), padded bottom/right to ``img_size`` square, averaged over each cell of
+    ``img_size // low_size`` pixels, then the fraction covered f mapped to (2f - 1) * magnitude.
+    The padding is background (-magnitude), as a mask never reaches there.
+    Args:
+        mask: (H, W) bool or 0/1 array.
+    """
+    if mask.ndim != 2 or 0 in mask.shape:
+        raise ValueError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
+    h, w = resized_shape(mask.shape[0], mask.shape[1], img_size)
+    # Pillow's box filter on 0/255 bytes is the area average without a float copy of a
+    # photo-sized mask; the cells are then sums over whole blocks of bytes (NumPy: a fraction of
+    # the time of a torch pooling over the padded square).
+    resized = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).resize(
+        (w, h), Image.Resampling.BOX
+    )
+    cell = img_size // low_size
+    rows, cols = -(-h // cell), -(-w // cell)
+    blocks = np.zeros((rows * cell, cols * cell), np.uint32)
+    blocks[:h, :w] = np.asarray(resized)
+    fraction = np.zeros((low_size, low_size), np.float32)
+    fraction[:rows, :cols] = blocks.reshape(rows, cell, cols, cell).sum(axis=(1, 3)) / (
+        cell * cell * 255.0
+    )
+    return ((fraction * 2.0 - 1.0) * magnitude)[None].astype(np.float32)

@@ -222,6 +222,14 @@ class PromptFields(serializers.Serializer):
 
 class PredictSerializer(PromptFields):
     mask_input_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+    refine_mask = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_POSITIVE_INT,
+        required=False,
+        allow_null=True,
+        help_text="id of a stored mask of this image to refine: its pixels are the mask prompt "
+        "(for a loaded mask with no logits_id); not together with mask_input_id",
+    )
     multimask = serializers.BooleanField(default=True)
 
 

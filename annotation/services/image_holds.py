@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotation.models import Dataset, Image, ImageStatus, Stage
+from annotation.models import AnnotatorSession, Dataset, Image, ImageStatus, Stage
 from annotation.services.access import can_administer
 from annotation.services.errors import Conflict, InvalidInput
 
@@ -69,7 +69,15 @@ def release_image(image: Image, user: AbstractBaseUser, *, skip: bool = False) -
 
 
 def complete_image(image: Image, user: AbstractBaseUser) -> Image:
-    """Mark an image done in its stage and release it."""
+    """Mark an image done in its stage and release it. Completing again an image that is done
+    and that ``user`` annotated (a session of theirs on it) answers the image unchanged: a
+    repeated Done (double click, retry after a lost answer) is no error and changes nothing."""
+    if (
+        image.status == ImageStatus.DONE
+        and image.held_by_id is None
+        and AnnotatorSession.objects.filter(image=image, annotator=user).exists()
+    ):
+        return image
     _check_holder(image, user, "complete")
     Image.objects.filter(pk=image.pk).update(status=ImageStatus.DONE, held_by=None, held_until=None)
     image.refresh_from_db()

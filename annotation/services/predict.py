@@ -4,6 +4,10 @@ Each mask's low-res logits stay on the server (float16 in Django's shared cache 
 under a random id; the next click of the same object sends that id back as ``mask_input_id``
 so the decoder refines the previous mask instead of starting over. An unknown, expired or
 foreign id is a 400: the client then sends the clicks again without it.
+
+A stored mask (a pre-filled one being fixed, a saved one re-edited) has no logits: the request
+names it as ``refine_mask`` and its pixels become the mask prompt
+(engine.transforms.mask_prompt_logits), so clicks on a loaded mask edit it rather than replace it.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
-from annotation.models import EmbeddingStatus, Image
+from annotation.models import EmbeddingStatus, Image, Mask
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import EmbeddingUnavailable, InvalidInput
 from annotation.services.prompts import check_prompts
 from engine import Prediction
 from engine import rle as rle_codec
+from engine.transforms import mask_prompt_logits
 from registry.active import get_active_version
 from registry.models import ModelVersion
 from registry.predictors import describe_version, get_predictor
@@ -40,6 +45,7 @@ def predict(
     labels: Sequence[int] | None = None,
     box: Sequence[float] | None = None,
     mask_input_id: str | None = None,
+    refine_mask: Mask | None = None,
     multimask: bool = True,
 ) -> dict[str, Any]:
     """Masks for the prompts on ``image`` from the active model.
@@ -49,17 +55,27 @@ def predict(
         labels: one per point, 1 foreground, 0 background.
         box: [x0, y0, x1, y1] in image pixels.
         mask_input_id: a ``logits_id`` from an earlier answer on this image.
+        refine_mask: a stored mask of this image whose pixels are the mask prompt (the caller
+            has checked the user may see it); not together with ``mask_input_id``.
     Returns:
         {"image", "masks": [{"rle", "bbox" (XYWH), "area", "predicted_iou", "logits_id"}],
          "model": which model answered and whether it is official, "embedding_computed"}.
     Raises:
-        InvalidInput: empty or out-of-range prompts, unknown/expired/foreign mask_input_id.
+        InvalidInput: empty or out-of-range prompts, unknown/expired/foreign mask_input_id,
+            a refine_mask of another image, both mask inputs at once.
         EmbeddingUnavailable: the image's embedding failed or cannot be computed.
     """
     points, labels = list(points or []), list(labels or [])
     check_prompts(image, points, labels, box)
     version = get_active_version()
+    if mask_input_id and refine_mask is not None:
+        raise InvalidInput(
+            "give mask_input_id (the logits of an earlier answer) or refine_mask (a stored "
+            "mask), not both"
+        )
     mask_logits = load_logits(mask_input_id, image, version, user) if mask_input_id else None
+    if refine_mask is not None:
+        mask_logits = stored_mask_logits(refine_mask, image)
     if image.embedding_status == EmbeddingStatus.FAILED and (
         image.encoder_key == version.embedding_key
     ):
@@ -152,6 +168,19 @@ def load_logits(
         )
     logits = np.frombuffer(entry["data"], dtype=np.float16).astype(np.float32)
     return logits.reshape(1, *LOGITS_SHAPE)
+
+
+def stored_mask_logits(mask: Mask, image: Image) -> np.ndarray:
+    """The (1, 256, 256) mask prompt of a stored mask of ``image``."""
+    if mask.image_id != image.pk:
+        raise InvalidInput(
+            f"refine_mask {mask.pk} is a mask of image {mask.image_id}, not of image {image.pk}"
+        )
+    try:
+        pixels = rle_codec.decode(mask.rle, (image.height, image.width))
+    except ValueError as exc:
+        raise InvalidInput(f"refine_mask {mask.pk} cannot be read: {exc}") from exc
+    return mask_prompt_logits(pixels)
 
 
 def _cache_key(logits_id: str) -> str:

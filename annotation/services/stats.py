@@ -7,8 +7,9 @@
   are not counted in it.
 - ``seconds_per_mask``: per stage and day (UTC) the masks were made, the mean ``seconds_spent``
   of masks annotators made (sources manual and model_assisted) with a recorded time (> 0).
-- ``annotators``: per annotator, the active seconds and masks made of their sessions on the
-  dataset's images, and masks per hour (null without active time).
+- ``annotators``: per annotator, the active seconds of their sessions on the dataset's images,
+  the masks those sessions hold now (open sessions too: saved masks count before Done), and
+  masks per hour (null without active time).
 - ``model_versions``: every version, oldest first, with its stored ``metrics``, its masks in this
   dataset, and ``heldout``: the held-out evaluation the retraining round stored in
   ``metrics["heldout"]`` reduced to ``HELDOUT_KEYS`` (a key it lacks is null), or null for a
@@ -135,28 +136,34 @@ def _annotators(dataset: Dataset) -> list[dict[str, Any]]:
     rows = (
         AnnotatorSession.objects.filter(image__dataset=dataset)
         .values("annotator", "annotator__username")
-        .annotate(
-            sessions=Count("id"),
-            active_seconds=Sum("active_seconds"),
-            masks_made=Sum("masks_made"),
-        )
+        .annotate(sessions=Count("id"), active_seconds=Sum("active_seconds"))
         .order_by("annotator__username")
     )
-    return [
-        {
-            "annotator": row["annotator"],
-            "username": row["annotator__username"],
-            "sessions": row["sessions"],
-            "active_seconds": row["active_seconds"],
-            "masks_made": row["masks_made"],
-            "masks_per_hour": (
-                row["masks_made"] * 3600.0 / row["active_seconds"]
-                if row["active_seconds"]
-                else None
-            ),
-        }
-        for row in rows
-    ]
+    # The masks of their sessions as they are now, open sessions included (a session's own
+    # masks_made is only written when it is finished, i.e. when the annotator presses Done),
+    # and without the masks deleted since.
+    made = dict(
+        Mask.objects.filter(session__image__dataset=dataset)
+        .values_list("session__annotator")
+        .annotate(n=Count("id"))
+        .values_list("session__annotator", "n")
+    )
+    result = []
+    for row in rows:
+        masks_made = made.get(row["annotator"], 0)
+        result.append(
+            {
+                "annotator": row["annotator"],
+                "username": row["annotator__username"],
+                "sessions": row["sessions"],
+                "active_seconds": row["active_seconds"],
+                "masks_made": masks_made,
+                "masks_per_hour": (
+                    masks_made * 3600.0 / row["active_seconds"] if row["active_seconds"] else None
+                ),
+            }
+        )
+    return result
 
 
 def _model_versions(dataset: Dataset, visible: set[int] | None) -> list[dict[str, Any]]:

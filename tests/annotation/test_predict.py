@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 
 from annotation.models import EmbeddingStatus, Image
+from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import EmbeddingUnavailable, InvalidInput
 from annotation.services.predict import describe_prediction, load_logits, predict
 from engine import Prediction
 from engine import rle as rle_codec
+from engine.transforms import mask_prompt_logits
 from registry.active import get_active_version
+from registry.predictors import get_predictor
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +72,6 @@ def test_unknown_or_malformed_mask_input_id_is_a_clear_error(image, annotator, t
 
 
 def test_mask_input_id_of_another_image_is_refused(dataset, image, annotator, tiny_model):
-    from tests import factories
 
     other = factories.add_image(dataset, seed=1)
     logits_id = predict(other, annotator, points=[[1, 1]], labels=[1])["masks"][0]["logits_id"]
@@ -144,3 +147,46 @@ def test_answer_for_a_typical_photo_sized_image_stays_under_20_kb(image, annotat
     assert all(
         np.array_equal(rle_codec.decode(m["rle"]), masks[i]) for i, m in enumerate(answer["masks"])
     )
+
+
+def test_refine_mask_sends_the_stored_mask_as_the_mask_prompt(image, annotator, tiny_model):
+    stored = factories.add_mask(
+        image, source="prefilled", rle=factories.rect_rle(image, 10, 8, 40, 30)
+    )
+    clicks = {"points": [[20, 10]], "labels": [1], "multimask": False}
+
+    refined = predict(image, annotator, refine_mask=stored, **clicks)
+    plain = predict(image, annotator, **clicks)
+
+    version = get_active_version()
+    refined_logits = load_logits(refined["masks"][0]["logits_id"], image, version, annotator)
+    plain_logits = load_logits(plain["masks"][0]["logits_id"], image, version, annotator)
+    assert len(refined["masks"]) == 1
+    assert not np.allclose(refined_logits, plain_logits)
+    # Exactly the decoder's answer to the stored mask's pixels as the prompt.
+    embedding, _ = get_or_compute_embedding(image, version)
+    pixels = rle_codec.decode(stored.rle)
+    direct = get_predictor(version.pk).decode(
+        embedding,
+        points=[[20, 10]],
+        labels=[1],
+        mask_logits=mask_prompt_logits(pixels),
+        multimask=False,
+    )
+    np.testing.assert_allclose(refined_logits, direct.low_res_logits, atol=1e-2)
+
+
+def test_refine_mask_of_another_image_or_with_logits_too_is_refused(
+    dataset, image, annotator, tiny_model
+):
+    other = factories.add_image(dataset, seed=1)
+    foreign = factories.add_mask(other)
+    with pytest.raises(InvalidInput, match=f"mask of image {other.pk}, not of image {image.pk}"):
+        predict(image, annotator, points=[[1, 1]], labels=[1], refine_mask=foreign)
+
+    own = factories.add_mask(image)
+    logits_id = predict(image, annotator, points=[[1, 1]], labels=[1])["masks"][0]["logits_id"]
+    with pytest.raises(InvalidInput, match="not both"):
+        predict(
+            image, annotator, points=[[1, 1]], labels=[1], refine_mask=own, mask_input_id=logits_id
+        )

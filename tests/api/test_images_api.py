@@ -91,6 +91,24 @@ def test_release_with_skip_and_complete(annotator_client, dataset, images):
     assert done.status_code == 200 and done.json()["status"] == "done"
 
 
+def test_a_repeated_complete_by_its_annotator_is_answered_unchanged(
+    client_for, annotator_client, annotator, dataset, images
+):
+    image = annotator_client.post(f"/api/datasets/{dataset.pk}/next-image/", {"stage": 1}).json()
+    annotator_client.post("/api/sessions/", {"image": image["id"]})
+    first = annotator_client.post(f"/api/images/{image['id']}/complete/")
+    again = annotator_client.post(f"/api/images/{image['id']}/complete/")
+    other = factories.make_user("late")
+    dataset.memberships.create(user=other)
+    stranger = client_for(other).post(f"/api/images/{image['id']}/complete/")
+
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.json()["status"] == "done"
+    assert Image.objects.filter(status="done").count() == 1
+    # Someone who never worked on it still cannot complete it.
+    assert stranger.status_code == 409
+
+
 def test_completing_an_image_held_by_someone_else_is_a_409(annotator_client, dataset, images):
     response = annotator_client.post(f"/api/images/{images[0].pk}/complete/")
 

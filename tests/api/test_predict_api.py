@@ -6,6 +6,7 @@ import pytest
 
 from annotation.models import EmbeddingStatus, Image
 from engine import rle as rle_codec
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +116,43 @@ def test_a_checkpoint_changed_on_disk_is_a_503_and_the_image_stays_usable(
     assert response.status_code == 503 and "changed on disk" in response.json()["detail"]
     image.refresh_from_db()
     assert image.embedding_status == EmbeddingStatus.QUEUED
+
+
+def test_a_stored_mask_named_as_refine_mask_is_refined_by_the_click(
+    annotator_client, url, image, tiny_model
+):
+    stored = factories.add_mask(
+        image, source="prefilled", rle=factories.rect_rle(image, 10, 8, 40, 30)
+    )
+
+    response = annotator_client.post(
+        url,
+        {"points": [[20, 10]], "labels": [1], "refine_mask": stored.pk, "multimask": False},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert len(response.json()["masks"]) == 1
+
+
+def test_refine_mask_is_checked_like_every_other_prompt_field(
+    annotator_client, url, image, dataset, other_dataset, outsider, tiny_model
+):
+    elsewhere = factories.add_mask(factories.add_image(dataset, seed=3))
+    unseen = factories.add_mask(factories.add_image(other_dataset, seed=4))
+    own = factories.add_mask(image)
+    clicks = {"points": [[1, 1]], "labels": [1]}
+    first = annotator_client.post(url, clicks, format="json").json()
+
+    cases = [
+        ({"refine_mask": elsewhere.pk}, 400, f"not of image {image.pk}"),
+        ({"refine_mask": unseen.pk}, 404, f"refine_mask {unseen.pk}"),
+        ({"refine_mask": 2**31}, 400, "refine_mask"),
+        ({"refine_mask": "one"}, 400, "refine_mask"),
+        ({"refine_mask": -1}, 400, "refine_mask"),
+        ({"refine_mask": own.pk, "mask_input_id": first["masks"][0]["logits_id"]}, 400, "not both"),
+    ]
+    for extra, status, needle in cases:
+        response = annotator_client.post(url, {**clicks, **extra}, format="json")
+        assert response.status_code == status, (extra, response.content)
+        assert needle in str(response.json()), (extra, response.json())

@@ -1,7 +1,8 @@
 """What goes wrong in real use: clicks outside the image, Enter pressed twice, the network failing
 during a save (the mask waits and is sent again with the same client_id, never lost, even across
-a reload), and two tabs or two annotators on one image (holds shown, masks shared, a stale edit
-refused with a plain message)."""
+a reload), a refresh of the list overlapping a save or a delete (neither is undone by it), leaving
+the page with a mask not accepted yet (the browser asks), and two tabs or two annotators on one
+image (holds shown, masks shared, a stale edit refused with a plain message)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from annotation.services.image_holds import claim_next_image
 from tests import factories
 from tests.browser.annotate_fixtures import (
     PASSWORD,
+    click_image,
     drag,
     open_image,
     sign_in,
+    wait_predicted,
     wait_ready,
     work_fixture,  # noqa: F401 (the fixture)
 )
@@ -123,6 +126,66 @@ def test_a_mask_not_saved_survives_a_reload_and_is_sent_once(live_server, page, 
 
     assert Mask.objects.count() == 1
     assert page.evaluate("() => localStorage.getItem('sade-pending-saves-v1')") == "[]"
+
+
+def test_a_refresh_overlapping_a_save_and_a_delete_undoes_neither(
+    live_server, page, work, screenshot
+):
+    image = work.images[0]
+    old = factories.add_mask(
+        image, author=work.annotator, rle=factories.rect_rle(image, 5, 5, 30, 30)
+    )
+    sign_in(page, live_server.url)
+    open_image(page, live_server.url, image.pk)
+    held = []
+
+    def the_list(url: str) -> bool:
+        return "/api/masks/?image=" in url
+
+    page.route(the_list, lambda route: held.append((route, route.fetch())))
+    # A refresh starts; the server answers it at once (the list without the new mask, with the
+    # old one), but the answer reaches the page only after the save and the delete below.
+    page.evaluate("() => { window.sade.masks.load(); }")
+    page.wait_for_function("() => window.sade.masks.loadsAsked > 0")
+    while not held:
+        page.wait_for_timeout(20)
+    paint(page)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.sade.masks.entries.size === 2")
+    page.locator(f"#mask-list li[data-id='{old.pk}'] button[data-act='delete']").click()
+    new = Mask.objects.exclude(pk=old.pk).get()
+
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_function("() => window.sade.masks.loadsApplied === window.sade.masks.loadsAsked")
+    page.unroute(the_list)
+    screenshot(page)
+
+    ids = page.evaluate("() => [...window.sade.masks.entries.keys()]")
+    assert ids == [new.pk]
+    assert page.locator("#image-masks").inner_text() == "1 (1 yours)"
+
+
+def test_leaving_with_a_mask_not_accepted_asks_first(live_server, page, work):
+    sign_in(page, live_server.url)
+    open_image(page, live_server.url, work.images[0].pk)
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", answer)
+    click_image(page, 100, 100)
+    wait_predicted(page, 1)
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(300)
+
+    assert asked == ["beforeunload"] and not page.is_closed()
+    page.keyboard.press("Escape")  # nothing left to lose: it closes without asking
+    with page.expect_event("close"):
+        page.close(run_before_unload=True)
+    assert asked == ["beforeunload"]
 
 
 def test_two_tabs_share_masks_and_a_stale_edit_is_refused(live_server, page, work, screenshot):

@@ -98,7 +98,6 @@ def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
     assert (fixed.source, fixed.review, fixed.version) == ("prefilled", "edited", 2)
     pixels = rle_codec.decode(fixed.rle)
     assert pixels[80, 130] and pixels[65, 172] and not pixels[200, 20]
-    assert not Mask.objects.filter(pk=deleted.pk).exists()
     added = Mask.objects.exclude(source="prefilled").get()
     assert (added.source, added.stage, added.author) == ("model_assisted", 2, work.annotator)
 
@@ -106,10 +105,12 @@ def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
     page.locator("#done").click()
     page.locator("#finish-dialog").wait_for()
     summary = page.locator("#finish-details").inner_text()
-    assert "1 mask(s) made on this image" in summary
+    assert "3 mask(s) on this image, 1 made by you" in summary
     screenshot(page, "done")
     image.refresh_from_db()
     assert image.status == ImageStatus.DONE and image.held_by is None
+    # The deletion was sent at Done at the latest (its undo window).
+    assert not Mask.objects.filter(pk=deleted.pk).exists()
     session = AnnotatorSession.objects.get(image=image)
     assert session.ended_at is not None and session.masks_made == 1
     page.locator("#finish-next").click()
@@ -147,3 +148,54 @@ def test_prefilled_masks_are_drawn_apart_from_the_annotators(
     assert colours[0] == [255, 140, 0]
     assert colours[1] != [255, 140, 0]
     assert page.locator(f"#mask-list li[data-id='{masks[0].pk}'] button[data-act='keep']").count()
+
+
+def test_fix_then_a_click_refines_the_prefilled_mask_and_undo_brings_it_back(
+    live_server, page, work, prefilled, screenshot
+):
+    errors = console_errors(page)
+    image, (_, fixed, _) = prefilled
+    asked = []
+    page.on(
+        "request",
+        lambda r: asked.append(r.post_data_json) if r.url.endswith("/predict/") else None,
+    )
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/annotate/{image.pk}/")
+    wait_ready(page)
+    page.evaluate("() => window.sade.toggleHover()")
+
+    item(page, fixed).locator("button[data-act='edit']").click()
+    loaded = page.evaluate("() => window.sade.editor.layer.bits.reduce((a, b) => a + b, 0)")
+    assert loaded == 60 * 80
+    screenshot(page, "loaded")
+    click_image(page, 130, 80)
+    wait_predicted(page, 1)
+
+    # The stored mask went to the model as the mask prompt with the click: one refined answer.
+    assert asked[-1]["refine_mask"] == fixed.pk and asked[-1]["multimask"] is False
+    assert asked[-1]["points"] == [[130, 80]] and "mask_input_id" not in asked[-1]
+    assert page.evaluate("() => window.sade.editor.state.candidates.length") == 1
+    screenshot(page, "refined")
+
+    # Undo: the loaded mask again, not an empty editor.
+    page.keyboard.press("Control+z")
+    back = page.evaluate(
+        """() => ({base: Boolean(window.sade.editor.state.base),
+                   candidates: window.sade.editor.state.candidates.length,
+                   area: window.sade.editor.layer.bits.reduce((a, b) => a + b, 0)})"""
+    )
+    assert back == {"base": True, "candidates": 0, "area": 60 * 80}
+
+    # Redo and accept; an Edit of the saved mask in this page then refines its own logits.
+    page.keyboard.press("Control+Shift+z")
+    logits_id = page.evaluate("() => window.sade.editor.state.candidates[0].logits_id")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => window.sade.masks.get({fixed.pk}).mask.review === 'edited'")
+    item(page, fixed).locator("button[data-act='edit']").click()
+    click_image(page, 140, 90)
+    wait_predicted(page, 2)
+    assert asked[-1]["mask_input_id"] == logits_id and "refine_mask" not in asked[-1]
+    assert asked[-1]["points"] == [[140, 90]]
+    screenshot(page, "edited-again")
+    assert errors() == []

@@ -1,12 +1,16 @@
 """Time on the annotation page: active time pauses after a minute without input, the per-mask
 timer runs from the first prompt to accept, a gentle hint appears after 30 seconds on one mask,
-heartbeats count active time on the server, and finishing shows the session's summary."""
+heartbeats count active time on the server, and finishing shows the session's summary. The
+figures (masks on this image, yours, seconds per mask, the summary's) are counted from the
+server's list of the image's masks: right after a reload, after a delete and its undo, and once
+however often Done is pressed."""
 
 from __future__ import annotations
 
 import pytest
 
-from annotation.models import AnnotatorSession, Mask
+from annotation.models import AnnotatorSession, ImageStatus, Mask
+from tests import factories
 from tests.browser.annotate_fixtures import (
     drag,
     open_image,
@@ -76,11 +80,71 @@ def test_mask_timer_hint_heartbeat_and_summary(live_server, page, work, screensh
     screenshot(page, "summary")
     session.refresh_from_db()
     assert session.ended_at is not None and session.masks_made == 2
-    assert "2 mask(s) made on this image" in summary
+    assert "2 mask(s) on this image, 2 made by you" in summary
     per_mask = (first.seconds_spent + second.seconds_spent) / 2
-    assert f"{per_mask:.1f} s per mask" in summary
+    assert f"{per_mask:.1f} s per mask of yours" in summary
     assert page.locator("#seconds-per-mask").inner_text() == f"{per_mask:.1f} s"
 
     # The next image opens (it was prefetched and its embedding is ready).
     page.locator("#finish-next").click()
     page.wait_for_url(f"**/annotate/{work.images[1].pk}/")
+
+
+def test_figures_follow_the_servers_masks_through_reload_delete_undo_and_double_done(
+    live_server, page, work, screenshot
+):
+    image = work.images[0]
+    mine = [
+        factories.add_mask(
+            image, author=work.annotator, seconds_spent=s, rle=factories.rect_rle(image, *box)
+        )
+        for s, box in [(10, (10, 10, 40, 40)), (20, (60, 10, 90, 40))]
+    ]
+    other = factories.make_user("other")
+    factories.add_mask(
+        image, author=other, seconds_spent=7, rle=factories.rect_rle(image, 100, 100, 140, 140)
+    )
+    completes = []
+    page.on("request", lambda r: completes.append(r.url) if r.url.endswith("/complete/") else None)
+    sign_in(page, live_server.url)
+    page.locator("tr[data-stage='1'] button.next-image").click()
+    page.wait_for_url(f"**/annotate/{image.pk}/")
+    open_image(page, live_server.url, image.pk)  # a reload: the figures come from the server
+
+    assert page.locator("#mask-count").inner_text() == "(3)"
+    assert page.locator("#image-masks").inner_text() == "3 (2 yours)"
+    assert page.locator("#seconds-per-mask").inner_text() == "15.0 s"
+    screenshot(page, "reloaded")
+
+    # Delete one of mine: the figures drop at once; Ctrl+Z brings it back; delete it again.
+    page.locator(f"#mask-list li[data-id='{mine[1].pk}'] button[data-act='delete']").click()
+    assert page.locator("#image-masks").inner_text() == "2 (1 yours)"
+    assert page.locator("#seconds-per-mask").inner_text() == "10.0 s"
+    page.keyboard.press("Control+z")
+    assert page.locator("#image-masks").inner_text() == "3 (2 yours)"
+    assert "is back" in page.locator("#status").inner_text()
+    screenshot(page, "undone")
+    assert Mask.objects.filter(pk=mine[1].pk).exists()
+    page.locator(f"#mask-list li[data-id='{mine[1].pk}'] button[data-act='delete']").click()
+    assert page.locator("#image-masks").inner_text() == "2 (1 yours)"
+
+    # Done pressed twice: one complete, the deleted mask not counted, the image counted once.
+    page.locator("#done").dblclick()
+    page.locator("#finish-dialog").wait_for()
+    summary = page.locator("#finish-details").inner_text()
+    screenshot(page, "done")
+    assert "2 mask(s) on this image, 1 made by you" in summary
+    assert "on 1 images" in summary
+    assert len(completes) == 1
+    assert not Mask.objects.filter(pk=mine[1].pk).exists()
+    image.refresh_from_db()
+    assert image.status == ImageStatus.DONE
+
+    # Esc closes the summary and stays; Done again shows it again without marking again.
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('finish-dialog').open")
+    assert page.url.endswith(f"/annotate/{image.pk}/")
+    page.locator("#done").click()
+    page.locator("#finish-dialog").wait_for()
+    assert len(completes) == 1
+    assert "on 1 images" in page.locator("#finish-details").inner_text()

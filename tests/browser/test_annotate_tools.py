@@ -20,9 +20,12 @@ from tests.browser.annotate_fixtures import (
     at,
     click_image,
     console_errors,
+    drag,
     open_image,
     sign_in,
     state,
+    wait_predicted,
+    wait_ready,
     work_fixture,  # noqa: F401 (the fixture)
 )
 
@@ -102,8 +105,14 @@ def test_everything_proposes_masks_to_take_one_by_one_or_all(live_server, page, 
             return [c.x0 + (i % w), c.y0 + Math.floor(i / w), item.mask];
         }"""
     )
+    # The hover preview shown over it goes when it is taken (it would hide the proposal).
+    page.evaluate("() => window.sade.toggleHover()")
+    page.mouse.move(*at(page, x, y))
+    page.wait_for_function("() => window.sade.hover.visible")
     click_image(page, x, y)
     assert state(page)["candidates"] == 1
+    assert page.evaluate("() => window.sade.hover.visible") is False
+    page.evaluate("() => window.sade.toggleHover()")
     assert page.evaluate("() => window.sade.proposals.items.length") == count - 1
     page.keyboard.press("Enter")
     page.wait_for_function("() => window.sade.masks.entries.size === 1")
@@ -136,6 +145,79 @@ def test_everything_says_plainly_when_the_model_is_not_confident(live_server, pa
     assert page.evaluate("() => window.sade.proposals.items.length") == 0
     assert "no mask it is confident about" in page.locator("#status").inner_text()
     assert "not Meta's checkpoint" in page.locator("#status").inner_text()
+    assert (
+        "No proposal: the model kept no mask at 'paper'"
+        in page.locator("#proposals-info").inner_text()
+    )
+
+    # With 'relaxed' chosen, the advice is the next setting, not 'relaxed' again.
+    page.select_option("#everything-confidence", "relaxed")
+    if run_everything(page) == 0:
+        status = page.locator("#status").inner_text()
+        assert "even at 'relaxed'" in status and "Choose 'all'" in status
+        assert "'relaxed' or" not in status
+    else:
+        assert "No proposal" not in page.locator("#proposals-info").inner_text()
+
+
+def test_got_it_hides_the_model_notice_and_it_stays_hidden_after_a_reload(
+    live_server, page, work, screenshot
+):
+    sign_in(page, live_server.url)
+    open_image(page, live_server.url, work.images[0].pk)
+    assert page.locator("#model-note").is_visible()
+
+    page.locator("#model-note-dismiss").click()
+    assert not page.locator("#model-note").is_visible()
+    page.reload()
+    wait_ready(page)
+    screenshot(page)
+    assert not page.locator("#model-note").is_visible()
+    assert page.locator("#model-badge").inner_text().startswith("model: ")
+
+
+def test_enter_before_the_first_answer_saves_it_once_shown_and_the_box_is_outlined(
+    live_server, page, work, screenshot
+):
+    sign_in(page, live_server.url)
+    open_image(page, live_server.url, work.images[0].pk)
+    page.evaluate("() => window.sade.toggleHover()")
+    held = []
+
+    def predictions(url: str) -> bool:
+        return url.endswith("/predict/")
+
+    page.route(predictions, lambda route: held.append(route))
+    click_image(page, 100, 100)
+    while not held:
+        page.wait_for_timeout(20)
+    page.keyboard.press("Enter")
+    assert "still answering" in page.locator("#status").inner_text()
+    held[0].continue_()
+    page.unroute(predictions)
+    page.wait_for_function("() => window.sade.masks.entries.size === 1")
+    assert Mask.objects.count() == 1 and state(page)["empty"]
+
+    # A box is outlined dark and light, so it shows on the blue mask it makes.
+    drag(page, (60, 60), (200, 180))
+    wait_predicted(page, 2)
+    page.mouse.move(*at(page, 300, 230))
+    edge = page.evaluate(
+        """() => {
+            const canvas = document.getElementById('canvas');
+            const rect = canvas.getBoundingClientRect();
+            const p = window.sade.view.toClient(60, 120);
+            window.sade.canvasView.renderNow();
+            const ctx = canvas.getContext('2d');
+            const y = Math.round(p.y - rect.top);
+            const px = (x) => Array.from(
+                ctx.getImageData(Math.round(x - rect.left), y, 1, 1).data.slice(0, 3));
+            return [px(p.x), px(p.x - 2), px(p.x + 2)];
+        }"""
+    )
+    screenshot(page, "box")
+    assert edge[0] == [255, 255, 255]
+    assert [0, 0, 0] in edge[1:]
 
 
 def test_help_lists_every_shortcut(live_server, page, work, screenshot):

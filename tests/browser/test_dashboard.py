@@ -99,21 +99,23 @@ def engine_data(isolated_storage, tiny_model):
         annotate(images[4], bob if i % 3 else cy, 8 + i % 5, DAYS[2])
     add_masks(images[6], 120, "automatic", 3, model_version=tiny_model, predicted_iou=0.9)
     add_masks(images[7], 210, "automatic", 3, model_version=tiny_model, predicted_iou=0.9)
-    for user, image, active, made in [
-        (ann, images[0], 1800, 10),
-        (ann, images[1], 1200, 5),
-        (bob, images[1], 3600, 26),
-        (cy, images[4], 0, 0),
+    for user, image, active, open_ in [
+        (ann, images[0], 1800, False),
+        (ann, images[1], 1200, True),  # still annotating: its masks count before Done
+        (bob, images[1], 3600, False),
+        (cy, images[4], 0, False),
     ]:
-        AnnotatorSession.objects.create(
+        session = AnnotatorSession.objects.create(
             annotator=user,
             image=image,
             stage=image.stage,
             last_heartbeat_at=DAYS[2],
-            ended_at=DAYS[2],
+            ended_at=None if open_ else DAYS[2],
             active_seconds=active,
-            masks_made=made,
         )
+        made = Mask.objects.filter(image=image, author=user).update(session=session)
+        if not open_:
+            AnnotatorSession.objects.filter(pk=session.pk).update(masks_made=made)
     tiny_model.metrics = {"heldout": HELDOUT}
     tiny_model.save()
     ModelVersion.objects.create(
@@ -164,11 +166,10 @@ def expected_charts(dataset) -> dict:
         for s in sorted({s for s, _ in timed})
     ]
     sessions = defaultdict(lambda: [0.0, 0])
-    for row in AnnotatorSession.objects.values(
-        "annotator__username", "active_seconds", "masks_made"
-    ):
+    for row in AnnotatorSession.objects.values("annotator__username", "active_seconds"):
         sessions[row["annotator__username"]][0] += row["active_seconds"]
-        sessions[row["annotator__username"]][1] += row["masks_made"]
+    for mask in Mask.objects.filter(session__isnull=False).select_related("session__annotator"):
+        sessions[mask.session.annotator.username][1] += 1
     rates = {name: made * 3600 / active for name, (active, made) in sessions.items() if active}
     return {
         "images": [image_counts["pending"], image_counts["done"], image_counts["skipped"]],

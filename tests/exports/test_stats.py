@@ -66,20 +66,21 @@ def crafted(dataset, annotator, dataset_admin, tiny_model):
     add_mask(d, blob(d, 20, 20, 4), "prefilled", stage=2, model_version=tiny_model)
     add_mask(d, blob(d, 40, 20, 4), "prefilled", stage=2, model_version=tiny_model)
     many(e, 201, tiny_model)
-    for user, image, seconds, made in [
-        (annotator, a, 1800, 10),
-        (annotator, b, 1800, 5),
-        (dataset_admin, c, 0, 0),
+    for user, image, seconds, masks in [
+        (annotator, a, 1800, timed),
+        (annotator, b, 1800, [assisted]),
+        (dataset_admin, c, 0, []),
     ]:
-        AnnotatorSession.objects.create(
+        session = AnnotatorSession.objects.create(
             annotator=user,
             image=image,
             stage=1,
             ended_at=DAY2,
             last_heartbeat_at=DAY2,
             active_seconds=seconds,
-            masks_made=made,
+            masks_made=len(masks),
         )
+        Mask.objects.filter(pk__in=[m.pk for m in masks]).update(session=session)
     tiny_model.metrics = {"miou": 0.5, "held_out_masks": 40}
     tiny_model.save()
     run = AutomaticPass.objects.create(
@@ -139,8 +140,8 @@ def test_masks_per_hour_per_annotator(crafted, annotator, dataset_admin):
             "username": "annie",
             "sessions": 2,
             "active_seconds": 3600.0,
-            "masks_made": 15,
-            "masks_per_hour": 15.0,
+            "masks_made": 4,
+            "masks_per_hour": 4.0,
         },
         {
             "annotator": dataset_admin.pk,
@@ -151,6 +152,24 @@ def test_masks_per_hour_per_annotator(crafted, annotator, dataset_admin):
             "masks_per_hour": None,
         },
     ]
+
+
+def test_masks_per_hour_counts_saved_masks_before_done_and_not_deleted_ones(
+    crafted, annotator, dataset
+):
+    image = Image.objects.filter(dataset=dataset, stage=1, status="pending").first()
+    session = AnnotatorSession.objects.create(
+        annotator=annotator, image=image, stage=1, last_heartbeat_at=DAY2, active_seconds=1800
+    )  # open: the annotator has not pressed Done
+    saved = [
+        add_mask(image, blob(image, 10 + 6 * i, 10, 2), "manual", stage=1, session=session)
+        for i in range(4)
+    ]
+    saved[0].delete()
+
+    [annie] = [row for row in dataset_stats(crafted)["annotators"] if row["username"] == "annie"]
+
+    assert annie["masks_made"] == 4 + 3 and annie["masks_per_hour"] == pytest.approx(7 / 1.5)
 
 
 def test_model_versions_and_automatic_passes(crafted, tiny_model):

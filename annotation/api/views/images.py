@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -90,18 +91,30 @@ class ImageViewSet(
         request=s.PredictSerializer,
         responses={
             200: s.PredictAnswerSerializer,
-            **error_responses(409, c409="the image's embedding cannot be computed"),
+            **error_responses(
+                404,
+                409,
+                c404="no such image, or no such refine_mask, among those the user may see",
+                c409="the image's embedding cannot be computed",
+            ),
         },
     )
     @action(detail=True, methods=["post"], throttle_classes=[PredictRateThrottle])
     def predict(self, request: Request, pk=None) -> Response:
         """Up to three masks (COCO RLE) with predicted IoU for point (+/-) and box prompts,
         computed on the cached embedding; pass a mask's logits_id back as mask_input_id to
-        refine it with the next click."""
+        refine it with the next click, or a stored mask's id as refine_mask to refine that
+        mask."""
         image = self.get_object()
         body = s.PredictSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        answer = predict.predict(image, request.user, **body.validated_data)
+        data = dict(body.validated_data)
+        refine = data.pop("refine_mask", None)
+        if refine is not None:
+            data["refine_mask"] = access.visible_masks(request.user).filter(pk=refine).first()
+            if data["refine_mask"] is None:
+                raise NotFound(f"refine_mask {refine}: no such mask among those you may see")
+        answer = predict.predict(image, request.user, **data)
         return Response(
             {
                 **answer,

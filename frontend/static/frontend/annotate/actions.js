@@ -4,8 +4,10 @@
 import { api } from "./api.js";
 import { cropOf, downloadCutout, unionCrop } from "./cutout.js";
 import { isUnreviewedPrefill } from "./masks.js";
+import { browserTotals } from "./timing.js";
 
 const $ = (id) => document.getElementById(id);
+const UNDO_DELETE_MS = 10_000;
 
 /** Selecting, re-editing, keeping and deleting the saved masks (methods of the App). */
 export const savedMaskActions = {
@@ -17,10 +19,12 @@ export const savedMaskActions = {
       return;
     }
     const { mask } = entry;
+    const cached = this.maskLogits.get(id);
     this.masks.editingId = id;
     this.editor.load(mask.rle, {
       editing: { id, version: mask.version, seconds: mask.seconds_spent, source: mask.source },
       prompt: mask.source === "prefilled" ? null : mask.prompt,
+      logitsId: cached && cached.version === mask.version ? cached.logitsId : null,
     });
     this.masks.renderList();
     this.status(`Editing mask #${id}: click, box, brush or erase, then Enter saves it.`);
@@ -54,35 +58,75 @@ export const savedMaskActions = {
     for (const entry of this.masks.selected()) this.keepMask(entry.mask.id);
   },
 
-  async deleteMask(id) {
-    const entry = this.masks.get(id);
-    if (!entry) return;
-    try {
-      // The version this page last saw: a mask someone changed since is not deleted (409).
-      await api("DELETE", `/api/masks/${id}/?version=${entry.mask.version}`);
-    } catch (error) {
-      if (error.status === 409) {
-        this.conflict({ maskId: id }, error);
-        return;
-      }
-      if (error.status !== 404) {
-        this.status(`Could not delete mask #${id}: ${error.message}`, "error");
-        return;
-      }
-    }
+  /** Deletes a saved mask, undoably: it disappears at once, the server is told when the undo
+   *  window closes (or at Done, Skip or leaving the page); Ctrl+Z meanwhile brings it back. */
+  deleteMask(id) {
+    if (!this.masks.get(id)) return;
     if (this.masks.editingId === id) {
       this.masks.editingId = null;
       this.editor.reset();
     }
+    this.masks.setAside(id);
+    const timer = setTimeout(() => this.commitDelete(id), UNDO_DELETE_MS);
+    this.deletions.push({ id, timer });
+    this.status(`Deleted mask #${id}. Ctrl+Z brings it back.`);
+  },
+
+  undoDelete() {
+    const last = this.deletions.pop();
+    if (!last) return false;
+    clearTimeout(last.timer);
+    this.masks.restore(last.id);
+    this.status(`Mask #${last.id} is back.`, "ok");
+    return true;
+  },
+
+  /** Tells the server about one deletion whose undo window closed. */
+  async commitDelete(id, { keepalive = false } = {}) {
+    const index = this.deletions.findIndex((d) => d.id === id);
+    if (index < 0) return;
+    clearTimeout(this.deletions[index].timer);
+    this.deletions.splice(index, 1);
+    const entry = this.masks.aside.get(id);
+    if (!entry) return;
+    try {
+      // The version this page last saw: a mask someone changed since is not deleted (409).
+      await api("DELETE", `/api/masks/${id}/?version=${entry.mask.version}`, undefined, { keepalive });
+    } catch (error) {
+      if (error.status !== 404) {
+        this.masks.restore(id);
+        if (error.status === 409) this.conflict({ maskId: id }, error);
+        else this.status(`Could not delete mask #${id}: ${error.message}`, "error");
+        return;
+      }
+    }
     this.masks.remove(id);
-    this.status(`Deleted mask #${id}.`);
+    if (entry.mask.author === this.config.user.id) browserTotals({ deleted: id });
     this.lifecycle.broadcast("changed");
+  },
+
+  /** Every deletion still in its undo window, now (Done, Skip, leaving the page). */
+  flushDeletes(options) {
+    return Promise.all(this.deletions.map((d) => d.id).map((id) => this.commitDelete(id, options)));
   },
 
   deleteSelected() {
     for (const entry of this.masks.selected()) this.deleteMask(entry.mask.id);
   },
 };
+
+/** What to say when Everything kept no mask, by the confidence chosen: the next setting to try,
+ *  and for a model that is not Meta's checkpoint, that this is why. */
+function nothingFound(confidence, untrained) {
+  const why = untrained ? " The active model is not Meta's checkpoint (see Model): install it for real masks." : "";
+  if (confidence === "paper") {
+    return `the model found no mask it is confident about. Choose 'relaxed' or 'all' to see less confident ones.${why}`;
+  }
+  if (confidence === "relaxed") {
+    return `the model found no mask even at 'relaxed'. Choose 'all' to see every mask it makes.${why}`;
+  }
+  return `the model made no mask at all here, at any confidence.${why}`;
+}
 
 /** Everything (proposals for the whole image) and Cut-out (methods of the App). */
 export const wholeImageActions = {
@@ -96,14 +140,7 @@ export const wholeImageActions = {
       if (answer.masks.length) {
         this.status(`Everything: ${answer.masks.length} proposals in ${answer.seconds.toFixed(1)} s.`, "ok");
       } else {
-        const untrained = this.model && !this.model.is_official;
-        this.status(
-          "Everything: the model found no mask it is confident about. " +
-            (untrained
-              ? "The active model is not Meta's checkpoint (see Model): choose 'relaxed' or 'all', or install the checkpoint."
-              : "Choose 'relaxed' to see less confident masks."),
-          "error",
-        );
+        this.status(`Everything: ${nothingFound(confidence, this.model && !this.model.is_official)}`, "error");
       }
     } catch (error) {
       this.status(`Everything failed: ${error.message}`, "error");

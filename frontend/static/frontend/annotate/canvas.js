@@ -167,7 +167,11 @@ export class CanvasController {
     if (app.hover.visible && !this.down) ctx.drawImage(app.hover.layer.canvas, 0, 0);
     ctx.drawImage(app.editor.layer.canvas, 0, 0);
     const state = app.editor.state;
-    if (state.box) this.rect(state.box, "#1e90ff", 2 * px);
+    if (state.box) {
+      // Dark under light: visible on the blue working mask and on any image.
+      this.rect(state.box, "#000000", 4 * px);
+      this.rect(state.box, "#ffffff", 2 * px);
+    }
     if (this.down && this.down.kind === "prompt" && this.down.dragging) {
       this.rect(this.boxOf(this.down), "#ffffff", 1.5 * px, [5 * px, 3 * px]);
     }

@@ -4,8 +4,11 @@
 // The mask shown is the chosen candidate (or the mask being re-edited) with the strokes painted
 // on top, so a new click re-asks the model and keeps the hand-made fixes. Each refinement sends
 // the chosen candidate's logits_id back as mask_input_id: the model improves the previous mask
-// instead of starting over. Predictions run one at a time; clicks made meanwhile are sent
-// together in the next request.
+// instead of starting over. A loaded mask (Fix or Edit of a saved one) is the mask prompt of the
+// first click on it too: its logits when this page still has them, else its id as refine_mask
+// (the server turns the stored pixels into the prompt), so that click edits the mask instead of
+// replacing it with three fresh candidates. Predictions run one at a time; clicks made meanwhile
+// are sent together in the next request.
 
 import { encode } from "./rle.js";
 
@@ -85,10 +88,14 @@ export class ObjectEditor {
     const s = this.state;
     const points = extra ? [...s.points, extra] : s.points;
     const labels = extra ? [...s.labels, 1] : s.labels;
-    const body = { points, labels, multimask: points.length === 1 && !s.box };
-    if (s.box) body.box = s.box;
     const chosen = s.candidates[s.chosen];
+    const base = chosen ? null : s.base;
+    // One answer when a mask is the prompt: the model refines it, there is nothing to choose.
+    const body = { points, labels, multimask: points.length === 1 && !s.box && !base };
+    if (s.box) body.box = s.box;
     if (chosen && chosen.logits_id) body.mask_input_id = chosen.logits_id;
+    else if (base && base.logitsId) body.mask_input_id = base.logitsId;
+    else if (base && base.maskId) body.refine_mask = base.maskId;
     return body;
   }
 
@@ -110,15 +117,16 @@ export class ObjectEditor {
     this.predict(clickedAt);
   }
 
-  /** Loads a saved mask (re-edit) or an Everything proposal as the current object. */
-  load(rle, { editing = null, prompt = null, candidate = null } = {}) {
+  /** Loads a saved mask (re-edit; ``logitsId`` when this page still has its logits) or an
+   *  Everything proposal as the current object. */
+  load(rle, { editing = null, prompt = null, candidate = null, logitsId = null } = {}) {
     this.reset();
     this.began();
     this.editing = editing;
     if (candidate) {
       this.state.candidates = [candidate];
     } else {
-      this.state.base = { rle };
+      this.state.base = { rle, maskId: editing ? editing.id : null, logitsId };
     }
     if (prompt) {
       this.state.points = (prompt.points || []).map((p) => p.slice());
@@ -164,9 +172,15 @@ export class ObjectEditor {
       try {
         answer = await this.api("POST", `/api/images/${this.imageId}/predict/`, body);
       } catch (error) {
-        // Logits expire after an hour (or the model changed): ask again without them.
-        if (error.status === 400 && body.mask_input_id && /mask_input_id/.test(error.message)) {
+        // Logits expire after an hour (or the model changed): ask again without them, with the
+        // stored mask as the prompt when that is what they stood for. A stored mask deleted
+        // meanwhile (404): ask with the clicks alone.
+        const base = this.state.candidates.length ? null : this.state.base;
+        const expired = error.status === 400 && body.mask_input_id && /mask_input_id/.test(error.message);
+        if (expired || (error.status === 404 && body.refine_mask)) {
           delete body.mask_input_id;
+          delete body.refine_mask;
+          if (expired && base && base.maskId) body.refine_mask = base.maskId;
           answer = await this.api("POST", `/api/images/${this.imageId}/predict/`, body);
         } else {
           throw error;
@@ -296,6 +310,8 @@ export class ObjectEditor {
       predictedIou: candidate && !painted ? candidate.predicted_iou : null,
       stability: candidate && !painted ? candidate.stability_score ?? null : null,
       pointCoords: candidate && candidate.point_coords ? candidate.point_coords : null,
+      // The logits of what is saved, so a later Edit of it in this page refines them.
+      logitsId: painted ? null : candidate ? candidate.logits_id || null : s.base ? s.base.logitsId : null,
     };
     if (this.hasPrompts()) {
       result.prompt = { points: s.points, labels: s.labels, box: s.box };

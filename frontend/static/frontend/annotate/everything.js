@@ -23,6 +23,7 @@ export class Proposals {
 
   async run(pointsPerSide, confidence) {
     this.running = true;
+    this.confidence = confidence;
     this.onChange();
     try {
       const answer = await this.api("POST", `/api/images/${this.imageId}/everything/`, {

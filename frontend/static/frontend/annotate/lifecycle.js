@@ -17,6 +17,8 @@ export class Lifecycle {
     this.channel = "BroadcastChannel" in window ? new BroadcastChannel(`sade-image-${app.imageId}`) : null;
     this.tabId = crypto.randomUUID();
     this.prefetched = [];
+    this.finishing = false; // Done or Skip under way: a second press does nothing
+    this.finished = null; // {skip, active} once the image is marked: Done again only shows the summary
   }
 
   async loadModel() {
@@ -119,7 +121,16 @@ export class Lifecycle {
       }
     }, HOLD_CHECK_MS);
     window.addEventListener("pagehide", () => {
+      this.app.flushDeletes({ keepalive: true });
       this.app.session.heartbeat({ keepalive: true }).catch(() => {});
+    });
+    // A mask being made (not accepted yet) lives only in this page: the browser asks before a
+    // reload, Back or closing the tab drops it. (Accepted masks are safe: their saves are kept
+    // in localStorage and sent again on the next load.)
+    window.addEventListener("beforeunload", (event) => {
+      if (this.app.editor.isEmpty()) return;
+      event.preventDefault();
+      event.returnValue = "";
     });
   }
 
@@ -155,6 +166,18 @@ export class Lifecycle {
 
   /** Done (or skip): close the session, mark the image, show the summary, then the next image. */
   async finish(skip) {
+    if (this.finishing) return;
+    this.finishing = true;
+    try {
+      // Marked already (the summary was closed with Esc): only the summary again.
+      if (this.finished) await this.showSummary();
+      else await this.finishOnce(skip);
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  async finishOnce(skip) {
     const { app } = this;
     if (!app.editor.isEmpty()) {
       app.status("Accept (Enter) or clear (Esc) the current mask first.", "error");
@@ -165,6 +188,7 @@ export class Lifecycle {
       app.status(`${app.saves.items.length} mask(s) are not saved yet; they are being retried. Try again in a moment.`, "error");
       return;
     }
+    await app.flushDeletes();
     let session = null;
     try {
       session = await app.session.finish();
@@ -177,21 +201,32 @@ export class Lifecycle {
       // Not held by this annotator (an admin's view, an expired hold): nothing to mark.
       if (error.status !== 409) app.status(`The image could not be marked: ${error.message}`, "error");
     }
-    const active = session ? session.active_seconds : app.clock.totalMs() / 1000;
-    const totals = browserTotals({ images: 1 });
-    const { masks, seconds } = app.imageStats;
-    $("finish-details").innerHTML = "";
+    this.finished = { skip, active: session ? session.active_seconds : app.clock.totalMs() / 1000 };
+    await this.showSummary();
+  }
+
+  /** The summary of the finished image, its figures from the server's list as it is now
+   *  (masks added since, here or in another tab, included). */
+  async showSummary() {
+    const { app } = this;
+    const { skip, active } = this.finished;
+    await app.masks.load().catch(() => {});
+    const totals = browserTotals({ finished: app.imageId });
+    const counts = app.masks.counts();
     const lines = [
-      `${skip ? "Skipped" : "Done"}: ${masks} mask(s) made on this image in ${formatSeconds(active)} of active time.`,
-      masks ? `${formatSeconds(seconds / masks)} per mask.` : "",
+      `${skip ? "Skipped" : "Done"}: ${counts.total} mask(s) on this image, ${counts.mine} made by you, ` +
+        `in ${formatSeconds(active)} of active time.`,
+      counts.secondsPerMask === null ? "" : `${formatSeconds(counts.secondsPerMask)} per mask of yours.`,
       `Today in this browser: ${totals.masks} masks on ${totals.images} images` +
         (totals.masks ? `, ${formatSeconds(totals.seconds / totals.masks)} per mask.` : "."),
     ];
-    for (const text of lines.filter(Boolean)) {
-      const p = document.createElement("p");
-      p.textContent = text;
-      $("finish-details").append(p);
-    }
+    $("finish-details").replaceChildren(
+      ...lines.filter(Boolean).map((text) => {
+        const p = document.createElement("p");
+        p.textContent = text;
+        return p;
+      }),
+    );
     $("finish-dialog").showModal();
   }
 
@@ -235,7 +270,8 @@ export function wireControls(app) {
     $("model-note").hidden = true;
     localStorage.setItem("sade-model-note-dismissed", app.model ? app.model.name : "");
   });
-  $("finish-dialog").addEventListener("close", () => app.lifecycle.next());
+  // Only "Next image" moves on; Esc closes the summary and stays on the image.
+  click("finish-next", () => app.lifecycle.next());
   $("mask-list").addEventListener("click", (event) => {
     const item = event.target.closest("li[data-id]");
     if (!item) return;

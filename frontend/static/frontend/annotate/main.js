@@ -40,9 +40,14 @@ class App {
     this.image = null;
     this.imageInfo = null;
     this.model = null;
-    this.imageStats = { masks: 0, seconds: 0 };
     this.metrics = { clickToMask: [], ignoredClicks: 0 };
     this.hintShown = false;
+    this.acceptWhenShown = false; // Enter pressed while the first answer was on its way
+    this.deletions = []; // deleted masks in their undo window: [{id, timer}]
+    // Logits of masks saved from this page: {id: {version, logitsId}} (an Edit refines them),
+    // and those of saves under way, by client_id or "edit-<id>".
+    this.maskLogits = new Map();
+    this.savingLogits = new Map();
     this.clock = new ActivityClock();
     this.view = new Viewport(this.canvas, config.width, config.height);
     const update = () => this.update();
@@ -53,7 +58,10 @@ class App {
       clock: this.clock,
       onChange: update,
       onPredicted: (answer, clickedAt) => this.predicted(answer, clickedAt),
-      onError: (error) => this.status(`The model could not answer: ${error.message}`, "error"),
+      onError: (error) => {
+        this.acceptWhenShown = false;
+        this.status(`The model could not answer: ${error.message}`, "error");
+      },
     });
     this.hover = new HoverPreview({
       api,
@@ -159,6 +167,7 @@ class App {
     if (this.proposals.items.length && this.editor.isEmpty() && label === 1) {
       const index = this.proposals.at(x, y);
       if (index >= 0) {
+        this.hover.hide();
         this.takeProposal(index);
         return;
       }
@@ -183,6 +192,12 @@ class App {
     this.canvasView.renderNow();
     this.metrics.clickToMask.push(performance.now() - clickedAt);
     if (answer.embedding_computed) this.status("The model had to compute this image's embedding first.");
+    if (this.acceptWhenShown) {
+      // Enter was pressed before the first answer: save it now that it is shown (after the
+      // editor has finished taking the answer in).
+      this.acceptWhenShown = false;
+      setTimeout(() => this.accept(), 0);
+    }
   }
 
   setTool(tool) {
@@ -203,8 +218,11 @@ class App {
     this.canvasView.render();
   }
 
+  /** Undoes the editor's last step; with nothing to undo there, brings back the mask deleted
+   *  last (while its undo window is open). */
   undo() {
-    this.editor.undo();
+    if (this.editor.canUndo()) this.editor.undo();
+    else this.undoDelete();
   }
 
   redo() {
@@ -226,6 +244,7 @@ class App {
   escape() {
     const open = [...document.querySelectorAll("dialog")].find((d) => d.open);
     if (open) return open.close();
+    this.acceptWhenShown = false;
     if (!this.editor.isEmpty()) {
       this.masks.editingId = null;
       this.editor.reset();
@@ -253,10 +272,18 @@ class App {
   accept() {
     const taken = this.editor.take();
     if (!taken) {
-      this.status("Nothing to save: click the object, drag a box or paint first.");
+      if (this.editor.busy && this.editor.hasPrompts()) {
+        this.acceptWhenShown = true;
+        this.status("The model is still answering your click: the mask is saved as soon as it is shown.");
+      } else {
+        this.status("Nothing to save: click the object, drag a box or paint first.");
+      }
       return;
     }
     this.hintShown = false;
+    const logitsKey = taken.editing ? `edit-${taken.editing.id}` : taken.clientId;
+    if (taken.logitsId) this.savingLogits.set(logitsKey, taken.logitsId);
+    else this.savingLogits.delete(logitsKey);
     if (taken.editing) {
       const body = { version: taken.editing.version, rle: taken.rle, seconds_spent: taken.editing.seconds + taken.seconds };
       if (taken.prompt) body.prompt = taken.prompt;
@@ -283,11 +310,12 @@ class App {
 
   saved(mask, item) {
     this.masks.upsert(mask);
-    if (item.kind === "create") {
-      this.imageStats.masks += 1;
-      this.imageStats.seconds += mask.seconds_spent;
-      browserTotals({ masks: 1, seconds: mask.seconds_spent });
-    }
+    const logitsKey = item.kind === "create" ? item.body.client_id : `edit-${mask.id}`;
+    const logitsId = this.savingLogits.get(logitsKey);
+    this.savingLogits.delete(logitsKey);
+    if (logitsId) this.maskLogits.set(mask.id, { version: mask.version, logitsId });
+    else this.maskLogits.delete(mask.id);
+    if (item.kind === "create") browserTotals({ saved: mask });
     this.status(item.kind === "create" ? `Saved mask #${mask.id}.` : `Saved your edit of mask #${mask.id}.`, "ok");
     this.lifecycle.broadcast("changed");
   }

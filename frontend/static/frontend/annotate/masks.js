@@ -1,6 +1,13 @@
 // The image's saved masks: kept in sync with the server (another tab or another annotator may
 // add, change or delete them), drawn as cropped layers, listed in the sidebar where each can be
-// selected, hidden, re-edited, deleted and, when the model pre-filled it, kept.
+// selected, hidden, re-edited, deleted and, when the model pre-filled it, kept. The page's
+// figures (masks on this image, yours, seconds per mask) are counted from this list, the
+// server's, so they always agree with it.
+//
+// A refresh never undoes what this page did while it was under way: every local change (a save,
+// a delete) is stamped, and a refresh's answer neither removes nor overwrites an entry changed
+// after the refresh was asked, nor brings back a mask deleted since. A deleted mask is first set
+// aside (hidden, not counted) for the undo window before the server is told.
 
 import { listAll } from "./api.js";
 import { cropLayer, paletteColour, STYLES } from "./layers.js";
@@ -28,22 +35,33 @@ export class MaskStore {
     this.allHidden = false;
     this.editingId = null;
     this.removedPrefills = 0;
+    this.stamp = 0; // bumped by every local change
+    this.removedAt = new Map(); // id -> stamp of its local deletion
+    this.aside = new Map(); // id -> entry: deleted here, the server not told yet (undo window)
+    this.loadsAsked = 0;
+    this.loadsApplied = 0;
   }
 
   async load() {
+    const since = this.stamp;
+    const seq = ++this.loadsAsked;
     const rows = await listAll(`/api/masks/?image=${this.imageId}`);
+    if (seq < this.loadsApplied) return false; // a refresh asked later has answered already
+    this.loadsApplied = seq;
     const seen = new Set();
     let changed = false;
     for (const mask of rows) {
       seen.add(mask.id);
+      if (this.aside.has(mask.id) || (this.removedAt.get(mask.id) ?? -1) > since) continue;
       const entry = this.entries.get(mask.id);
+      if (entry && entry.stamp > since) continue; // saved here after this refresh was asked
       if (!entry || entry.mask.version !== mask.version) {
-        this.upsert(mask, false);
+        this.upsert(mask, false, since);
         changed = true;
       }
     }
-    for (const id of [...this.entries.keys()]) {
-      if (!seen.has(id) && id !== this.editingId) {
+    for (const [id, entry] of [...this.entries]) {
+      if (!seen.has(id) && id !== this.editingId && entry.stamp <= since) {
         this.entries.delete(id);
         changed = true;
       }
@@ -52,21 +70,67 @@ export class MaskStore {
     return changed;
   }
 
-  upsert(mask, notify = true) {
+  /** Stores a mask's new state; ``stamp`` is the refresh's for rows a refresh brought, else a
+   *  new one (a change made here). */
+  upsert(mask, notify = true, stamp = ++this.stamp) {
     const previous = this.entries.get(mask.id);
     const selected = previous ? previous.selected : false;
-    const entry = { mask, selected, hidden: previous ? previous.hidden : false, crop: decodeCrop(mask.rle) };
+    const entry = { mask, stamp, selected, hidden: previous ? previous.hidden : false, crop: decodeCrop(mask.rle) };
     entry.layer = cropLayer(entry.crop, styleFor(mask, selected));
     this.entries.set(mask.id, entry);
     if (notify) this.changed();
     return entry;
   }
 
+  /** The mask is gone from the server: forget it. */
   remove(id) {
-    const entry = this.entries.get(id);
-    if (entry && isUnreviewedPrefill(entry.mask)) this.removedPrefills += 1;
+    const entry = this.entries.get(id) || this.aside.get(id);
+    if (entry && isUnreviewedPrefill(entry.mask) && !this.aside.has(id)) this.removedPrefills += 1;
     this.entries.delete(id);
+    this.aside.delete(id);
+    this.removedAt.set(id, ++this.stamp);
     this.changed();
+  }
+
+  /** Deleted here, the server not told yet: hidden and not counted, can come back. */
+  setAside(id) {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    if (isUnreviewedPrefill(entry.mask)) this.removedPrefills += 1;
+    this.entries.delete(id);
+    this.aside.set(id, entry);
+    this.stamp += 1;
+    this.changed();
+    return entry;
+  }
+
+  /** Undoes setAside. */
+  restore(id) {
+    const entry = this.aside.get(id);
+    if (!entry) return null;
+    if (isUnreviewedPrefill(entry.mask)) this.removedPrefills -= 1;
+    this.aside.delete(id);
+    entry.stamp = ++this.stamp;
+    this.entries.set(id, entry);
+    this.changed();
+    return entry;
+  }
+
+  /** The page's figures, from the masks listed: all of them, the viewer's, and the viewer's
+   *  mean seconds per mask (over those with a recorded time). */
+  counts() {
+    let mine = 0;
+    let timed = 0;
+    let seconds = 0;
+    for (const { mask } of this.entries.values()) {
+      if (mask.author !== this.me.id) continue;
+      mine += 1;
+      if (mask.seconds_spent > 0) {
+        timed += 1;
+        seconds += mask.seconds_spent;
+      }
+    }
+    return { total: this.entries.size, mine, secondsPerMask: timed ? seconds / timed : null };
   }
 
   get(id) {

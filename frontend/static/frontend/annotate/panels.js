@@ -54,7 +54,7 @@ export function renderCurrent(app) {
     if (editor.busy) parts.push("asking the model…");
     info.textContent = `${parts.join(", ")}. Enter accepts, Esc clears.`;
   }
-  $("undo").disabled = !editor.canUndo();
+  $("undo").disabled = !editor.canUndo() && app.deletions.length === 0;
   $("redo").disabled = !editor.canRedo();
   $("accept").disabled = editor.isEmpty();
   document.querySelectorAll("[data-tool]").forEach((b) => b.classList.toggle("active", b.dataset.tool === app.tool));
@@ -115,7 +115,9 @@ export function renderPanels(app) {
     const n = proposals.items.length;
     $("proposals-info").textContent = n
       ? `${n} proposals (yellow). Click one to take it into the editor; Shift+A accepts all; Esc dismisses.`
-      : "No proposal left.";
+      : proposals.answer.masks.length
+        ? "No proposal left."
+        : `No proposal: the model kept no mask at '${proposals.confidence}'.`;
   }
   $("proposals-accept-all").disabled = proposals.items.length === 0;
 }
@@ -123,9 +125,9 @@ export function renderPanels(app) {
 export function renderSummary(app) {
   const active = app.clock.totalMs() / 1000;
   $("active-time").textContent = formatSeconds(active);
-  const mine = app.imageStats;
-  $("image-masks").textContent = String(mine.masks);
-  $("seconds-per-mask").textContent = mine.masks ? formatSeconds(mine.seconds / mine.masks) : "–";
+  const counts = app.masks.counts();
+  $("image-masks").textContent = `${counts.total} (${counts.mine} yours)`;
+  $("seconds-per-mask").textContent = counts.secondsPerMask === null ? "–" : formatSeconds(counts.secondsPerMask);
   const totals = app.browserTotals();
   $("browser-session").textContent = totals.masks
     ? `${totals.masks} masks, ${formatSeconds(totals.seconds / totals.masks)} per mask, ${totals.images} images`

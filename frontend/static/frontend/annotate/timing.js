@@ -82,15 +82,31 @@ export class SessionTimer {
   }
 }
 
-/** Today's totals over every image annotated in this browser tab session. */
-export function browserTotals(add) {
-  const key = "sade-browser-session";
-  const totals = JSON.parse(sessionStorage.getItem(key) || '{"masks":0,"seconds":0,"images":0}');
-  if (add) {
-    totals.masks += add.masks || 0;
-    totals.seconds += add.seconds || 0;
-    totals.images += add.images || 0;
-    sessionStorage.setItem(key, JSON.stringify(totals));
+const TOTALS_KEY = "sade-browser-session-v2";
+
+function readTotals() {
+  try {
+    const totals = JSON.parse(sessionStorage.getItem(TOTALS_KEY));
+    if (totals && totals.masks && Array.isArray(totals.images)) return totals;
+  } catch {
+    // unreadable: start again
   }
-  return totals;
+  return { masks: {}, images: [] };
+}
+
+/**
+ * Today's totals over every image annotated in this browser tab session. Masks are kept by id
+ * (a mask deleted later drops out) and images by id (a repeated Done counts once).
+ * ``saved``: a mask the server stored; ``deleted``: a mask id; ``finished``: an image id.
+ */
+export function browserTotals({ saved, deleted, finished } = {}) {
+  const totals = readTotals();
+  if (saved) totals.masks[saved.id] = saved.seconds_spent || 0;
+  if (deleted !== undefined) delete totals.masks[deleted];
+  if (finished !== undefined && !totals.images.includes(finished)) totals.images.push(finished);
+  if (saved || deleted !== undefined || finished !== undefined) {
+    sessionStorage.setItem(TOTALS_KEY, JSON.stringify(totals));
+  }
+  const seconds = Object.values(totals.masks);
+  return { masks: seconds.length, seconds: seconds.reduce((a, b) => a + b, 0), images: totals.images.length };
 }
