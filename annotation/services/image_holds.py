@@ -118,6 +118,21 @@ def change_stage(
         )
 
 
+def images_in_stage(dataset: Dataset, stage: object, status: str | None = None) -> list[int]:
+    """The ids of ``dataset``'s images in ``stage`` (with ``status``, when given): a bulk move's
+    selection by filter. InvalidInput when there is none, so a move never silently does
+    nothing."""
+    stage = check_stage(stage)
+    images = Image.objects.filter(dataset=dataset, stage=stage)
+    if status is not None:
+        images = images.filter(status=status)
+    ids = list(images.order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        which = f"{status} image" if status else "image"
+        raise InvalidInput(f"dataset {dataset.name!r} has no {which} in stage {stage}")
+    return ids
+
+
 def check_stage(stage: object) -> int:
     try:
         value = int(stage)  # type: ignore[call-overload]
