@@ -88,7 +88,8 @@ def _pass(run, name) -> dict[str, Any]:
     where = f"stage {run.stage}" if run.stage else "selected images"
     title = f"{kind} of {where} · {name(run.model_version)}"
     job = _common(run, "automatic_pass", title, "automaticpass-cancel")
-    failed = f", {run.failed_images} failed" if run.failed_images else ""
+    failed = f", {run.failed_images} images failed" if run.failed_images else ""
+    so_far = "so far" if run.status in ACTIVE else "written"
     note = zero_masks_note(
         run.status, run.done_images, run.mask_count, run.config, run.model_version
     )
@@ -96,7 +97,7 @@ def _pass(run, name) -> dict[str, Any]:
         done=run.done_images,
         total=run.total_images,
         unit="images",
-        detail=f"{run.mask_count:,} masks so far{failed}" + (f". {note}" if note else ""),
+        detail=f"{run.mask_count:,} masks {so_far}{failed}" + (f". {note}" if note else ""),
     )
     return job
 
