@@ -222,7 +222,8 @@ class RoundProgressSerializer(serializers.Serializer):
 class JobSerializer(serializers.Serializer):
     """One background job of a dataset (modeltrain.jobs_panel)."""
 
-    kind = serializers.ChoiceField(choices=["automatic_pass", "training_round", "import", "export"])
+    # A string, not an enum: "kind" already names the pass kinds' enum in the schema.
+    kind = serializers.CharField(help_text="automatic_pass, training_round, import or export")
     id = serializers.IntegerField()
     title = serializers.CharField()
     status = serializers.ChoiceField(choices=TrainingRound.Status.values)
