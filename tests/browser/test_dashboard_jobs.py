@@ -60,6 +60,7 @@ def test_a_prefill_is_previewed_launched_and_says_why_it_made_nothing(
     assert "try the 'relaxed' preset" in message.inner_text()
     row = page.locator(f"#jobs-table tr[data-job='automatic_pass-{run.pk}']")
     assert "done" in row.inner_text() and "2 / 2 images" in row.inner_text()
+    assert "untrained cold start" in page.locator(f"#passes li[data-pass='{run.pk}']").inner_text()
     screenshot(page, "launched")
 
     # Relaxed: lower thresholds, no warning in the preview.

@@ -127,6 +127,8 @@
         const failed = run.failed_images ? `, ${run.failed_images} failed` : "";
         const text = `${run.done_images} / ${run.total_images} images done${failed}, ${run.masks.toLocaleString("en-US")} masks so far`;
         item.append(title, bar, el("span", text, "dash-pass-progress"));
+        // Why a finished pass kept no mask (e.g. the cold-start model under strict thresholds).
+        if (run.note) item.append(el("span", run.note, "dash-pass-note"));
         return item;
       }),
     );
