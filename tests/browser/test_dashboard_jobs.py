@@ -63,13 +63,29 @@ def test_a_prefill_is_previewed_launched_and_says_why_it_made_nothing(
     assert "untrained cold start" in page.locator(f"#passes li[data-pass='{run.pk}']").inner_text()
     screenshot(page, "launched")
 
-    # Relaxed: lower thresholds, no warning in the preview.
-    form.locator("select[name=preset]").select_option("relaxed")
+    # An automatic pass over a list of ids, relaxed: lower thresholds, no warning.
+    ids = sorted(Image.objects.filter(dataset=stage2).values_list("pk", flat=True))
+    form.locator("select[name=kind]").select_option("automatic")
     assert form.locator("button[type=submit]").is_disabled()  # the preview is of other settings
+    form.locator("select[name=scope]").select_option("selection")
+    # The first is the image marked done; one image keeps the paper's 21 crops quick.
+    form.locator("input[name=image_ids]").fill(f"{ids[0]}-{ids[1]}")
+    form.locator("select[name=preset]").select_option("relaxed")
+    form.locator("input[name=points_per_side]").fill("4")  # 1 point in the 4x4 crops
+    assert "predicted IoU > 0.5 and stability ≥ 0.8" in page.locator("#pass-preset").inner_text()
     page.click("#pass-preview-button")
     preview.filter(has_text="preset relaxed").wait_for()
+    assert "Would segment 1 of the 2 images selected." in preview.inner_text()
     assert "keep 0 masks" not in preview.inner_text()
-    assert "predicted IoU > 0.5 and stability ≥ 0.8" in page.locator("#pass-preset").inner_text()
+    form.locator("button[type=submit]").click()
+    message.filter(has_text="Pass #").filter(has_text="done").filter(
+        has_text=f"#{run.pk + 1}"
+    ).wait_for(timeout=30_000)
+    second = AutomaticPass.objects.exclude(pk=run.pk).get()
+    assert (second.kind, second.stage, second.total_images) == ("automatic", None, 1)
+    assert second.config["pred_iou_thresh"] == 0.5 and second.config["crop_n_layers"] == 2
+    page.locator(f"#jobs-table tr[data-job='automatic_pass-{second.pk}']").wait_for()
+    screenshot(page, "automatic")
 
 
 def test_the_jobs_panel_follows_a_round_and_cancels_it(
