@@ -151,10 +151,10 @@ def _strict(config: dict) -> bool:
     return any(config.get(name, 0) > value for name, value in relaxed.items())
 
 
-def _model_words(version: ModelVersion) -> str:
+def _model_words(version: ModelVersion, which: str) -> str:
     if is_untrained(version):
-        return f"the active model ({version.name}) is the untrained cold start"
-    return f"the model ({version.name}) was trained here from a cold start, not Meta's checkpoint"
+        return f"{which} ({version.name}) is the untrained cold start"
+    return f"{which} ({version.name}) was trained here from a cold start, not Meta's checkpoint"
 
 
 def _thresholds(config: dict) -> str:
@@ -164,15 +164,20 @@ def _thresholds(config: dict) -> str:
     )
 
 
+CHECKPOINT_HINT = "install Meta's checkpoint (python -m engine.checkpoints download vit_b)"
+
+
 def weak_model_warning(version: ModelVersion | None, config: dict) -> str:
-    """Why a pass would most likely keep no mask, or "": a model that is not Meta's checkpoint
-    (its masks are rarely confident) under thresholds stricter than the relaxed preset's."""
+    """Why a pass would keep few or no masks, or "": a model that is not Meta's checkpoint (its
+    masks are rarely confident; an untrained one's never) under thresholds stricter than the
+    relaxed preset's."""
     if version is None or version.is_official or not _strict(config):
         return ""
+    outcome = "will most likely keep 0 masks" if is_untrained(version) else "may keep few masks"
     return (
-        f"{_model_words(version)}: its masks rarely reach {_thresholds(config)}, so this pass "
-        "will most likely keep 0 masks; choose the 'relaxed' preset, or install Meta's "
-        "checkpoint (python -m engine.checkpoints download vit_b)"
+        f"{_model_words(version, 'the active model')}: its masks rarely reach "
+        f"{_thresholds(config)}, so this pass {outcome}; choose the 'relaxed' preset, or "
+        f"{CHECKPOINT_HINT}"
     )
 
 
@@ -185,13 +190,11 @@ def zero_masks_note(
     note = f"0 masks passed the thresholds ({_thresholds(config)})"
     if version is not None and not version.is_official:
         advice = (
-            "try the 'relaxed' preset or install Meta's checkpoint"
+            f"try the 'relaxed' preset or {CHECKPOINT_HINT}"
             if _strict(config)
-            else "install Meta's checkpoint, or train it on people's masks first"
+            else f"{CHECKPOINT_HINT}, or train it on people's masks first"
         )
-        return f"{note}: {_model_words(version)}; {advice} (python -m engine.checkpoints " + (
-            "download vit_b)"
-        )
+        return f"{note}: {_model_words(version, 'the model')}; {advice}"
     if _strict(config):
         return f"{note}; the 'relaxed' preset keeps less confident masks"
     return f"{note}, or every mask overlapped a mask people reviewed or drew"
