@@ -1,4 +1,6 @@
-from django.contrib import admin
+from collections import defaultdict
+
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -14,8 +16,11 @@ from annotation.models import (
     ImportJob,
     Mask,
     MaskPrompt,
+    Stage,
 )
+from annotation.services import access, image_holds
 from annotation.services.automatic import with_progress
+from annotation.services.errors import ServiceError
 
 # The admin index links to the dashboard (frontend/templates/admin/sade_index.html).
 admin.site.index_template = "admin/sade_index.html"
@@ -43,6 +48,28 @@ class DatasetMembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
 
 
+def _move_to_stage(stage: int):
+    """An admin action moving the selected images to ``stage`` (pending, holds dropped), per
+    dataset through the same service and permission check as the API's bulk move."""
+
+    @admin.action(description=f"Move selected images to stage {stage} ({Stage(stage).label})")
+    def move(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        moved = 0
+        by_dataset: dict[int, list[int]] = defaultdict(list)
+        for image_id, dataset_id in queryset.values_list("pk", "dataset_id"):
+            by_dataset[dataset_id].append(image_id)
+        for dataset in Dataset.objects.filter(pk__in=by_dataset).order_by("name"):
+            try:
+                access.require_admin(request.user, dataset, "change stages")
+                moved += image_holds.change_stage(dataset, by_dataset[dataset.pk], stage)
+            except ServiceError as exc:
+                modeladmin.message_user(request, exc.message, messages.ERROR)
+        modeladmin.message_user(request, f"{moved} image(s) moved to stage {stage} (pending).")
+
+    move.__name__ = f"move_to_stage_{stage}"
+    return move
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ("id", "original_name", "dataset", "stage", "status", "embedding_status")
@@ -50,6 +77,7 @@ class ImageAdmin(admin.ModelAdmin):
     search_fields = ("original_name", "sha256")
     raw_id_fields = ("held_by",)
     readonly_fields = ("sha256", "content_sha256", "file", "width", "height", "file_size")
+    actions = [_move_to_stage(stage) for stage in Stage.values]
 
 
 class MaskPromptInline(admin.StackedInline):

@@ -218,6 +218,7 @@ SPECTACULAR_SETTINGS = {
         "EmbeddingStatusEnum": "annotation.models.EmbeddingStatus",
         # Imports, exports, automatic passes and training rounds share one set.
         "JobStatusEnum": "annotation.models.JobStatus",
+        "StageEnum": "annotation.models.Stage",
     },
 }
 

@@ -1,12 +1,15 @@
 """The admin dashboard: staff see, per dataset, the data engine's numbers drawn as charts in the
-browser (Chart.js, served from this server), the automatic passes' progress, and the exports,
-which they can start from the page.
+browser (Chart.js, served from this server), every job (passes, training rounds, imports,
+exports) with its progress and a Cancel button, and they start from the page an automatic pass
+or a pre-fill (after a preview of what it would touch), a training round, an export, and bulk
+moves of images between stages.
 
 The views only authorise and gather: every number comes from
 ``annotation.services.stats.dataset_stats``, the service behind ``GET /api/datasets/{id}/stats/``,
 and the page's script polls that endpoint (and the exports endpoint) while something runs, so the
-page and the API cannot disagree. Exports are started through ``POST
-/api/datasets/{id}/exports/``, the API's own validation answering bad filters.
+page and the API cannot disagree. Everything is started through the API's own endpoints (its
+validation answering bad input, its permission checks deciding), and the jobs panel polls
+``GET /api/datasets/{id}/jobs/``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from annotation.api.export_serializers import ExportSerializer
-from annotation.models import Dataset, Export, ImageStatus, MaskSource, Stage
+from annotation.models import AutomaticPass, Dataset, Export, ImageStatus, MaskSource, Stage
+from annotation.services.automatic_config import PRESETS, resolve_config
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 from annotation.services.stats import (
     HELDOUT_COLUMNS,
@@ -27,6 +31,7 @@ from annotation.services.stats import (
     dataset_stats,
     datasets_overview,
 )
+from modeltrain.jobs_panel import dataset_jobs
 from registry.models import ModelVersion
 
 RECENT_EXPORTS = 10
@@ -53,7 +58,17 @@ def dataset_dashboard(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "urls": {
             "stats": reverse("dataset-stats", args=[dataset.pk]),
             "exports": reverse("dataset-exports", args=[dataset.pk]),
+            "jobs": reverse("dataset-jobs", args=[dataset.pk]),
+            "passes": reverse("dataset-automatic-passes", args=[dataset.pk]),
+            "preview": reverse("dataset-automatic-pass-preview", args=[dataset.pk]),
+            "move": reverse("dataset-change-stage", args=[dataset.pk]),
+            "rounds": reverse("traininground-list"),
         },
+        "presets": {
+            name: {kind: _thresholds(kind, name) for kind in AutomaticPass.Kind.values}
+            for name in PRESETS
+        },
+        "jobs": dataset_jobs(dataset, request.user),
         "poll_ms": POLL_MILLISECONDS,
         "recent_exports": RECENT_EXPORTS,
         "stages": {str(value): label for value, label in Stage.choices},
@@ -76,5 +91,17 @@ def dataset_dashboard(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "heldout_columns": HELDOUT_COLUMNS,
         "default_shard_size": DEFAULT_SHARD_SIZE,
         "max_shard_size": MAX_SHARD_SIZE,
+        "presets": list(PRESETS),
     }
     return render(request, "frontend/dashboard/dataset.html", context)
+
+
+def _thresholds(kind: str, preset: str) -> dict:
+    """What the launch form says a preset means for a kind of pass."""
+    config = resolve_config(kind, None, preset)
+    return {
+        "pred_iou_thresh": config["pred_iou_thresh"],
+        "stability_score_thresh": config["stability_score_thresh"],
+        "points_per_side": config["points_per_side"],
+        "crop_n_layers": config["crop_n_layers"],
+    }

@@ -8,6 +8,8 @@ training rounds (launch and cancel: staff; read: staff and the dataset's admins)
     GET  /api/training-rounds/[?dataset=]   staff, dataset admins (their datasets' rounds)
     POST /api/training-rounds/              staff: {"dataset", "mode", "promotion", "options"}
     POST /api/training-rounds/{id}/cancel/  staff
+    GET  /api/datasets/{id}/jobs/           the dataset's admins: passes, rounds, imports and
+                                            exports in one list (the dashboard's jobs panel)
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView
 
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
 from annotation.api.schema import error_responses
 from annotation.api.serializers import id_field
 from annotation.services import access, jobs
-from modeltrain import rounds, versions
+from modeltrain import jobs_panel, rounds, versions
 from modeltrain.models import TrainingRound
 from registry import visibility
 from registry.models import ModelVersion
@@ -206,7 +209,55 @@ class TrainingRoundViewSet(
         return Response(TrainingRoundSerializer(run).data)
 
 
+class RoundProgressSerializer(serializers.Serializer):
+    phase = serializers.CharField(help_text="export, train, evaluate, save ('' when ended)")
+    step = serializers.IntegerField()
+    total_steps = serializers.IntegerField()
+    loss = serializers.FloatField(allow_null=True, help_text="mean loss of the last steps")
+    eta_seconds = serializers.FloatField(allow_null=True)
+    train_masks = serializers.IntegerField()
+    heldout_masks = serializers.IntegerField()
+
+
+class JobSerializer(serializers.Serializer):
+    """One background job of a dataset (modeltrain.jobs_panel)."""
+
+    # A string, not an enum: "kind" already names the pass kinds' enum in the schema.
+    kind = serializers.CharField(help_text="automatic_pass, training_round, import or export")
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=TrainingRound.Status.values)
+    active = serializers.BooleanField(help_text="queued or running: it can be cancelled")
+    error = serializers.CharField(allow_blank=True)
+    done = serializers.IntegerField(allow_null=True, help_text="images or steps done")
+    total = serializers.IntegerField(allow_null=True, help_text="of how many (null: not known)")
+    unit = serializers.CharField(allow_blank=True, help_text="images or steps")
+    detail = serializers.CharField(allow_blank=True)
+    round = RoundProgressSerializer(allow_null=True, help_text="training rounds only")
+    download_url = serializers.CharField(allow_null=True, help_text="a finished export's files")
+    cancel_url = serializers.CharField(help_text="POST here to cancel it while it is active")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class DatasetJobsView(ServiceErrorMixin, APIView):
+    """GET: the dataset's automatic passes, training rounds, imports and exports in one list
+    (its admins), active ones first, with progress and the URL that cancels each."""
+
+    @extend_schema(responses={200: JobSerializer(many=True)}, summary="The dataset's jobs")
+    def get(self, request: Request, dataset_id: int) -> Response:
+        dataset = get_visible(access.visible_datasets(request.user), dataset_id)
+        access.require_admin(request.user, dataset, "see its jobs")
+        return Response(
+            JobSerializer(jobs_panel.dataset_jobs(dataset, request.user), many=True).data
+        )
+
+
 router = SimpleRouter()
 router.register("model-versions", ModelVersionViewSet, basename="modelversion")
 router.register("training-rounds", TrainingRoundViewSet, basename="traininground")
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("datasets/<int:dataset_id>/jobs/", DatasetJobsView.as_view(), name="dataset-jobs"),
+    path("", include(router.urls)),
+]

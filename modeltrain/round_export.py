@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.models import Dataset, Image, Mask, MaskSource
+from annotation.services.heldout import heldout_by_hash
 from annotation.services.storage import image_path
 from engine import Embedding
 from engine import rle as rle_codec
@@ -33,12 +34,6 @@ logger = logging.getLogger(__name__)
 TRAINING_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED, MaskSource.IMPORTED)
 # Masks smaller than this many pixels vanish at the decoder's 256x256 resolution.
 MIN_MASK_AREA = 16
-
-
-def heldout_by_hash(sha256: str, fraction: float) -> bool:
-    """The split rule: an image's content hash, read as a number in [0, 1), below the fraction.
-    Deterministic, so the same image lands on the same side in every installation."""
-    return int(sha256[:12], 16) / float(16**12) < fraction
 
 
 def assign_splits(dataset: Dataset) -> int:

@@ -167,7 +167,36 @@ class StageSerializer(serializers.Serializer):
 
 
 class BulkStageSerializer(StageSerializer):
-    image_ids = serializers.ListField(child=id_field(), min_length=1, max_length=100_000)
+    image_ids = serializers.ListField(
+        child=id_field(),
+        min_length=1,
+        max_length=100_000,
+        required=False,
+        help_text="the images to move; or leave out and give from_stage",
+    )
+    from_stage = serializers.ChoiceField(
+        choices=Stage.choices, required=False, help_text="move every image in this stage"
+    )
+    from_status = serializers.ChoiceField(
+        choices=ImageStatus.choices,
+        required=False,
+        help_text="with from_stage: only its images with this status",
+    )
+
+    def validate(self, data: dict) -> dict:
+        if "from_status" in data and "from_stage" not in data:
+            raise serializers.ValidationError({"from_status": "goes with from_stage"})
+        if ("image_ids" in data) == ("from_stage" in data):
+            raise serializers.ValidationError(
+                "give either image_ids or from_stage (with from_status, optionally)"
+            )
+        return data
+
+
+class BulkStageAnswerSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text="images moved")
+    stage = serializers.IntegerField()
+    status = serializers.CharField()
 
 
 class NextImageSerializer(serializers.Serializer):

@@ -2,7 +2,11 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from annotation.api.views.account import MeView, ModelStatusView, TokenView
-from annotation.api.views.automatic import AutomaticPassViewSet, DatasetAutomaticPassesView
+from annotation.api.views.automatic import (
+    AutomaticPassPreviewView,
+    AutomaticPassViewSet,
+    DatasetAutomaticPassesView,
+)
 from annotation.api.views.datasets import DatasetViewSet, ImportJobViewSet
 from annotation.api.views.everything import EverythingView
 from annotation.api.views.exports import (
@@ -33,6 +37,11 @@ urlpatterns = [
         "datasets/<int:dataset_id>/automatic-passes/",
         DatasetAutomaticPassesView.as_view(),
         name="dataset-automatic-passes",
+    ),
+    path(
+        "datasets/<int:dataset_id>/automatic-passes/preview/",
+        AutomaticPassPreviewView.as_view(),
+        name="dataset-automatic-pass-preview",
     ),
     path(
         "datasets/<int:dataset_id>/exports/", DatasetExportsView.as_view(), name="dataset-exports"

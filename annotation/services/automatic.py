@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -34,12 +33,16 @@ from annotation.models import (
     Image,
     ImageStatus,
     Mask,
-    MaskSource,
     Role,
-    Stage,
 )
 from annotation.services.access import User
-from annotation.services.automatic_config import config_from_json, resolve_config
+from annotation.services.automatic_config import DEFAULT_PRESET, config_from_json
+from annotation.services.automatic_plan import (
+    PEOPLE_SOURCES,
+    REVIEWED,
+    SOURCE,
+    plan_automatic_pass,
+)
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.jobs import TRANSIENT_ERRORS
@@ -48,41 +51,12 @@ from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine import rle as rle_codec
 from engine.images import load_image
-from registry.active import get_active_version
 from registry.predictors import get_predictor
 
 logger = logging.getLogger(__name__)
 
 Kind, Status, ItemStatus = AutomaticPass.Kind, AutomaticPass.Status, AutomaticPassImage.Status
-SOURCE = {Kind.AUTOMATIC: MaskSource.AUTOMATIC, Kind.PREFILL: MaskSource.PREFILLED}
-DEFAULT_STAGE = {Kind.AUTOMATIC: Stage.FULLY_AUTOMATIC, Kind.PREFILL: Stage.SEMI_AUTOMATIC}
 ACTIVE = (Status.QUEUED, Status.RUNNING)
-# Masks people drew (with or without the model's help): a pass never writes these sources.
-PEOPLE_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED)
-# A model's mask a person reviewed: kept or corrected in stage 2 (``review``), or changed in any
-# way (every change raises ``version``, which a pass writes at 1).
-REVIEWED = Q(review__gt="") | Q(version__gt=1)
-
-
-@dataclass(frozen=True)
-class LeftAlone:
-    """What a pass leaves as it is because people reviewed it, over the images selected:
-    images a person marked done (not segmented at all), model masks a person kept or fixed, and
-    masks people drew."""
-
-    done_images: int
-    reviewed_masks: int
-    people_masks: int
-
-
-def left_alone(dataset: Dataset, image_ids: Iterable[int]) -> LeftAlone:
-    images = Image.objects.filter(dataset=dataset, pk__in=list(image_ids))
-    masks = Mask.objects.filter(image__in=images)
-    return LeftAlone(
-        done_images=images.filter(status=ImageStatus.DONE).count(),
-        reviewed_masks=masks.filter(REVIEWED, source__in=SOURCE.values()).count(),
-        people_masks=masks.filter(source__in=PEOPLE_SOURCES).count(),
-    )
 
 
 def launch_automatic_pass(
@@ -92,76 +66,48 @@ def launch_automatic_pass(
     image_ids: Iterable[int] | None = None,
     config: dict | None = None,
     stage: int | None = None,
+    *,
+    preset: str = DEFAULT_PRESET,
+    whole_dataset: bool = False,
 ) -> AutomaticPass:
     """Record a pass of the active model over images of ``dataset`` and queue it (the view has
     checked that ``user``, who is recorded as its author, administers the dataset).
 
     The images are ``image_ids`` (all in the dataset, or the whole request is rejected), else
-    every image in ``stage``, by default stage 3 for kind automatic and stage 2 for prefill.
-    ``config`` overrides fields of the kind's preset (AutomaticConfig.paper() / .prefill()).
+    every image of the dataset with ``whole_dataset``, else every image in ``stage``, by
+    default stage 3 for kind automatic and stage 2 for prefill. ``preset`` (a name of PRESETS)
+    and then ``config`` override fields of the kind's preset (AutomaticConfig.paper() /
+    .prefill()).
 
     Images a person marked done are left out of the pass (InvalidInput when that leaves none);
     the returned pass carries ``left_alone`` (a LeftAlone over the selection) for the answer.
     """
-    resolved = resolve_config(kind, config)
-    selected, stage = _select_images(dataset, kind, image_ids, stage)
-    kept = left_alone(dataset, selected)
-    done = set(
-        Image.objects.filter(pk__in=selected, status=ImageStatus.DONE).values_list("pk", flat=True)
+    plan = plan_automatic_pass(
+        dataset, kind, image_ids, config, stage, preset=preset, whole_dataset=whole_dataset
     )
-    ids = [pk for pk in selected if pk not in done]
-    if not ids:
+    if not plan.to_process:
         raise InvalidInput(
-            f"all {len(selected)} selected images were marked done by people; a pass leaves "
-            "reviewed images alone (move them back to pending to segment them again)",
-            done_images=len(done),
+            f"all {len(plan.selected)} selected images were marked done by people; a pass "
+            "leaves reviewed images alone (move them back to pending to segment them again)",
+            done_images=len(plan.selected),
         )
-    version = get_active_version()
     with transaction.atomic():
         run = AutomaticPass.objects.create(
             dataset=dataset,
             kind=kind,
-            stage=stage,
-            config=resolved,
-            model_version=version,
-            total_images=len(ids),
+            stage=plan.stage,
+            config=plan.config,
+            model_version=plan.version,
+            total_images=len(plan.to_process),
             created_by=user,
         )
         AutomaticPassImage.objects.bulk_create(
-            [AutomaticPassImage(automatic_pass=run, image_id=pk) for pk in ids], batch_size=1000
+            [AutomaticPassImage(automatic_pass=run, image_id=pk) for pk in plan.to_process],
+            batch_size=1000,
         )
         queue_task("annotation.run_automatic_pass", run.pk)
-    run.left_alone = kept
+    run.left_alone = plan.left_alone
     return run
-
-
-def _select_images(
-    dataset: Dataset, kind: str, image_ids: Iterable[int] | None, stage: int | None
-) -> tuple[list[int], int | None]:
-    if image_ids is not None:
-        if stage is not None:
-            raise InvalidInput("give either image_ids or stage, not both")
-        ids = sorted(set(image_ids))
-        if not ids:
-            raise InvalidInput("image_ids is empty; leave it out to select a whole stage")
-        found = set(Image.objects.filter(dataset=dataset, pk__in=ids).values_list("pk", flat=True))
-        missing = [pk for pk in ids if pk not in found]
-        if missing:
-            raise InvalidInput(
-                f"images {missing[:20]} are not in dataset {dataset.name!r}", missing=missing
-            )
-        return ids, None
-    stage = DEFAULT_STAGE[kind] if stage is None else stage
-    if stage not in Stage.values:
-        raise InvalidInput(f"stage must be one of {Stage.values}, got {stage!r}")
-    ids = list(
-        Image.objects.filter(dataset=dataset, stage=stage)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if not ids:
-        raise InvalidInput(f"dataset {dataset.name!r} has no image in stage {stage}")
-    return ids, stage
 
 
 def run_automatic_pass(pass_id: int) -> int:
@@ -360,7 +306,7 @@ def visible_passes(user: User) -> QuerySet[AutomaticPass]:
 def with_progress(passes: QuerySet[AutomaticPass]) -> QuerySet[AutomaticPass]:
     """Annotate done_images, failed_images and mask_count (counted from the per-image rows, the
     one place progress is written)."""
-    return passes.annotate(
+    return passes.select_related("model_version").annotate(
         done_images=Count("items", filter=Q(items__status=ItemStatus.DONE)),
         failed_images=Count("items", filter=Q(items__status=ItemStatus.FAILED)),
         mask_count=Coalesce(

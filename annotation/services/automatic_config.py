@@ -30,6 +30,17 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
+# The presets a launch chooses from, applied over the kind's own settings: "paper" is the kind's
+# recipe as it is (the SA-1B recipe for automatic, the stricter stage 2 pre-fill for prefill);
+# "relaxed" keeps less confident masks (the thresholds of "Everything"'s relaxed choice), for a
+# model whose masks rarely reach the paper's confidence (an untrained or cold-started one).
+PRESETS: dict[str, dict[str, float]] = {
+    "paper": {},
+    "relaxed": {"pred_iou_thresh": 0.5, "stability_score_thresh": 0.8},
+}
+DEFAULT_PRESET = "paper"
+
+
 def preset(kind: str) -> AutomaticConfig:
     """The preset of a pass kind: the SA-1B recipe, or stage 2's pre-fill."""
     if kind == AutomaticPass.Kind.AUTOMATIC:
@@ -39,10 +50,16 @@ def preset(kind: str) -> AutomaticConfig:
     raise InvalidInput(f"kind must be one of {', '.join(AutomaticPass.Kind.values)}, got {kind!r}")
 
 
-def resolve_config(kind: str, overrides: Any = None) -> dict[str, Any]:
-    """Every AutomaticConfig field for a pass of ``kind``: the preset with ``overrides`` (a
-    mapping of field name to value) applied. Raises InvalidInput naming the field at fault."""
+def resolve_config(
+    kind: str, overrides: Any = None, preset_name: str = DEFAULT_PRESET
+) -> dict[str, Any]:
+    """Every AutomaticConfig field for a pass of ``kind``: its preset, then the named entry of
+    PRESETS, then ``overrides`` (a mapping of field name to value) applied. Raises InvalidInput
+    naming the field at fault."""
     base = preset(kind)
+    if preset_name not in PRESETS:
+        raise InvalidInput(f"preset must be one of {', '.join(PRESETS)}, got {preset_name!r}")
+    base = dataclasses.replace(base, **PRESETS[preset_name])
     if overrides is None:
         overrides = {}
     if not isinstance(overrides, dict):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from annotation.models import AnnotatorSession, Dataset, Image, ImageStatus, Stage
 from annotation.services.access import can_administer
 from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.heldout import queue_order
 
 CLAIM_ATTEMPTS = 5
 
@@ -29,8 +30,9 @@ def hold_deadline():
 
 
 def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Image | None:
-    """The image ``user`` holds in ``stage`` if any (its hold renewed), else the oldest pending
-    image in ``stage`` nobody holds, now held by ``user``; None when there is none."""
+    """The image ``user`` holds in ``stage`` if any (its hold renewed), else the next pending
+    image in ``stage`` nobody holds (oldest first, held-out candidates after the first few:
+    annotation.services.heldout), now held by ``user``; None when there is none."""
     stage = check_stage(stage)
     for _ in range(CLAIM_ATTEMPTS):
         with transaction.atomic():
@@ -40,7 +42,7 @@ def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Im
             image = mine.first()
             if image is None:
                 free = pending.filter(Q(held_by__isnull=True) | Q(held_until__lte=now))
-                candidates = free.order_by("created_at", "pk")
+                candidates = queue_order(dataset, free)
                 if connection.features.has_select_for_update_skip_locked:
                     candidates = candidates.select_for_update(skip_locked=True)
                 image = candidates.first()
@@ -122,6 +124,21 @@ def change_stage(
         return Image.objects.filter(pk__in=ids).update(
             stage=stage, status=status, held_by=None, held_until=None
         )
+
+
+def images_in_stage(dataset: Dataset, stage: object, status: str | None = None) -> list[int]:
+    """The ids of ``dataset``'s images in ``stage`` (with ``status``, when given): a bulk move's
+    selection by filter. InvalidInput when there is none, so a move never silently does
+    nothing."""
+    stage = check_stage(stage)
+    images = Image.objects.filter(dataset=dataset, stage=stage)
+    if status is not None:
+        images = images.filter(status=status)
+    ids = list(images.order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        which = f"{status} image" if status else "image"
+        raise InvalidInput(f"dataset {dataset.name!r} has no {which} in stage {stage}")
+    return ids
 
 
 def check_stage(stage: object) -> int:

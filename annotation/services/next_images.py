@@ -17,6 +17,7 @@ from annotation.services.embeddings import (
     get_or_compute_embedding,
     queue_embedding,
 )
+from annotation.services.heldout import queue_order
 from annotation.services.image_holds import check_stage
 from registry.active import get_active_version
 
@@ -58,13 +59,14 @@ def stage_queues(user: AbstractBaseUser) -> list[dict[str, Any]]:
 
 def upcoming_images(dataset: Dataset, stage: object, count: int = 1) -> list[Image]:
     """The images ``POST /api/datasets/{id}/next-image/`` would hand out next (pending, held by
-    nobody, oldest first), without claiming them: the tool prefetches their files meanwhile."""
+    nobody, in the claim's order), without claiming them: the tool prefetches their files
+    meanwhile."""
     stage = check_stage(stage)
     count = max(1, min(int(count), MAX_UPCOMING))
     free = Image.objects.filter(dataset=dataset, stage=stage, status=ImageStatus.PENDING).filter(
         Q(held_by__isnull=True) | Q(held_until__lte=timezone.now())
     )
-    return list(free.order_by("created_at", "pk")[:count])
+    return list(queue_order(dataset, free)[:count])
 
 
 def prepare_embedding(image: Image) -> Image:

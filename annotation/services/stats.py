@@ -15,7 +15,7 @@
   ``metrics["heldout"]`` reduced to ``HELDOUT_KEYS`` (a key it lacks is null), or null for a
   version never evaluated.
 - ``automatic_passes``: each pass on the dataset, oldest first, with its images done and failed,
-  masks so far, model version and times.
+  masks so far, model version and times, and a note saying why a finished pass wrote no mask.
 
 ``datasets_overview`` is the dashboard's index: per dataset its images per stage and masks.
 """
@@ -38,6 +38,7 @@ from annotation.models import (
     Stage,
 )
 from annotation.services.access import member_dataset_ids
+from annotation.services.automatic_plan import zero_masks_note
 from annotation.services.export_format import HUMAN_SOURCES
 from registry import visibility
 from registry.metrics import SUMMARY_LABELS, SUMMARY_METRICS
@@ -212,12 +213,22 @@ def _automatic_passes(dataset: Dataset, visible: set[int] | None) -> list[dict[s
     )
     fields = ("id", "kind", "status", "total_images", "done_images", "failed_images", "masks")
     times = ("created_at", "started_at", "finished_at")
-    rows = passes.values(
-        *fields, "model_version", *times, model_version_name=F("model_version__name")
+    rows = list(
+        passes.values(
+            *fields, "model_version", "config", *times, model_version_name=F("model_version__name")
+        )
     )
+    versions = ModelVersion.objects.in_bulk({row["model_version"] for row in rows})
     return [
         {
-            **row,
+            **{key: value for key, value in row.items() if key != "config"},
+            "note": zero_masks_note(
+                row["status"],
+                row["done_images"],
+                row["masks"],
+                row["config"],
+                versions.get(row["model_version"]),
+            ),
             **{key: _iso(row[key]) for key in times},
             "model_version_name": row["model_version_name"]
             if visible is None or row["model_version"] in (None, *visible)

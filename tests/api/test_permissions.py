@@ -300,6 +300,14 @@ CASES = [
         (403, 404, 202),
         lambda c: {"kind": "automatic", "image_ids": [c.image.pk], "config": SMALL_PASS},
     ),
+    Case(
+        "preview pass",
+        "post",
+        lambda c: f"{d(c)}/automatic-passes/preview/",
+        (403, 404, 200),
+        lambda c: {"kind": "automatic", "image_ids": [c.image.pk], "config": SMALL_PASS},
+    ),
+    Case("dataset jobs", "get", lambda c: f"{d(c)}/jobs/", (403, 404, 200)),
     Case("list passes", "get", lambda c: "/api/automatic-passes/", (200, 200, 200)),
     Case(
         "read pass",

@@ -7,6 +7,7 @@ import pytest
 
 from annotation.models import AutomaticPass, Image, Mask, MaskSource, Stage
 from annotation.services import automatic
+from annotation.services.automatic_config import resolve_config
 from annotation.services.masks import accept_mask
 from annotation.services.storage import image_path
 from engine import rle as rle_codec
@@ -163,7 +164,7 @@ def test_a_pass_can_take_every_image_of_either_stage(dataset, dataset_admin, tin
         images[2].pk,
     }
     assert default.stage == 3 and default.total_images == 2
-    assert default.config == automatic.resolve_config("automatic")
+    assert default.config == resolve_config("automatic")
 
 
 def test_an_unreadable_image_fails_alone_and_resume_retries_it(

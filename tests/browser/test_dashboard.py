@@ -287,10 +287,13 @@ def test_exports_are_listed_downloaded_and_started_from_the_page(
 
     page.fill("input[name=min_predicted_iou]", "")
     page.select_option("select[name=format]", "coco")
-    page.select_option("select[name=stage]", "1")
+    page.select_option("#export-form select[name=stage]", "1")
     page.click("#export-form button[type=submit]")
-    message.filter(has_text="queued").wait_for()
+    # The inline worker has written it by the time the page asks: "queued" became its state.
+    message.filter(has_text="done").wait_for()
     new = Export.objects.filter(dataset=dataset).exclude(pk=existing.pk).get()
+    assert message.inner_text() == f"Export #{new.pk} done: download instances.json"
+    assert message.locator("a").get_attribute("href") == f"/api/exports/{new.pk}/download/"
     assert (new.format, new.filters) == ("coco", {"stage": 1})
     link = page.locator(f"#export-table tr[data-export='{new.pk}'] a:text('instances.json')")
     link.wait_for()

@@ -13,12 +13,13 @@ from rest_framework.views import APIView
 from annotation.api.automatic_serializers import (
     AutomaticPassLaunchAnswerSerializer,
     AutomaticPassLaunchSerializer,
+    AutomaticPassPreviewSerializer,
     AutomaticPassSerializer,
 )
 from annotation.api.base import ServiceErrorMixin, get_visible, id_param
 from annotation.api.schema import error_responses
 from annotation.models import AutomaticPass
-from annotation.services import access, automatic
+from annotation.services import access, automatic, automatic_plan
 
 NOT_RUNNING = "the pass is not queued or running"
 
@@ -43,14 +44,8 @@ class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
         access.require_admin(request.user, dataset, "launch automatic passes")
         body = AutomaticPassLaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = body.validated_data
         run = automatic.launch_automatic_pass(
-            dataset,
-            request.user,
-            data["kind"],
-            image_ids=data.get("image_ids"),
-            config=data.get("config"),
-            stage=data.get("stage"),
+            dataset, request.user, body.validated_data["kind"], **body.selection()
         )
         left_alone = run.left_alone
         run = automatic.with_progress(AutomaticPass.objects.filter(pk=run.pk)).get()
@@ -58,6 +53,28 @@ class DatasetAutomaticPassesView(ServiceErrorMixin, APIView):
         return Response(
             AutomaticPassLaunchAnswerSerializer(run).data, status=status.HTTP_202_ACCEPTED
         )
+
+
+class AutomaticPassPreviewView(ServiceErrorMixin, APIView):
+    """POST, with the body of a launch, answers what that launch would touch, recording and
+    queueing nothing (the dataset's admins): images selected and to segment, what is left as
+    people reviewed it, masks replaced, the model, and warnings (e.g. a cold-start model whose
+    masks will not pass the preset's thresholds)."""
+
+    @extend_schema(
+        request=AutomaticPassLaunchSerializer,
+        responses={200: AutomaticPassPreviewSerializer},
+        summary="Preview an automatic pass or pre-fill (admins)",
+    )
+    def post(self, request: Request, dataset_id: int) -> Response:
+        dataset = get_visible(access.visible_datasets(request.user), dataset_id)
+        access.require_admin(request.user, dataset, "preview automatic passes")
+        body = AutomaticPassLaunchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        preview = automatic_plan.preview_automatic_pass(
+            dataset, body.validated_data["kind"], **body.selection()
+        )
+        return Response(AutomaticPassPreviewSerializer(preview).data)
 
 
 @extend_schema(parameters=[OpenApiParameter("dataset", int)])

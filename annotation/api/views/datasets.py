@@ -74,16 +74,21 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
         )
         return Response(report.as_dict(), status=_report_status(report))
 
-    @extend_schema(request=s.BulkStageSerializer, responses={200: OpenApiResponse()})
+    @extend_schema(request=s.BulkStageSerializer, responses={200: s.BulkStageAnswerSerializer})
     @action(detail=True, methods=["post"], url_path="images/stage")
     def change_stage(self, request: Request, pk=None) -> Response:
-        """Move many images of the dataset to a stage (admins); all or nothing."""
+        """Move many images of the dataset to a stage (admins): the images listed (all or
+        nothing), or every image in from_stage (with from_status, only those)."""
         dataset = self.get_object()
         access.require_admin(request.user, dataset, "change stages")
         body = s.BulkStageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        count = image_holds.change_stage(dataset, data["image_ids"], data["stage"], data["status"])
+        if "image_ids" in data:
+            ids = data["image_ids"]
+        else:
+            ids = image_holds.images_in_stage(dataset, data["from_stage"], data.get("from_status"))
+        count = image_holds.change_stage(dataset, ids, data["stage"], data["status"])
         return Response({"updated": count, "stage": data["stage"], "status": data["status"]})
 
     @extend_schema(

@@ -1,7 +1,9 @@
 /* The dataset dashboard: draws the charts and tables from the stats the page was served with,
-   then, while an automatic pass or an export is queued or running, polls the API
-   (GET /api/datasets/{id}/stats/ and /exports/) and redraws. The export form posts to the
-   API; its validation errors are shown as it words them. Text goes in with textContent only. */
+   then, while any job (pass, training round, import, export) is queued or running, polls the
+   API (GET /api/datasets/{id}/stats/, /exports/ and /jobs/) and redraws. The export form posts
+   to the API; its validation errors are shown as it words them. jobs.js (the jobs panel) and
+   controls.js (launch forms) use the helpers and the refresh exposed as window.sadeDash.
+   Text goes in with textContent only. */
 (function () {
   "use strict";
 
@@ -9,6 +11,10 @@
   const page = JSON.parse(document.getElementById("dashboard-data").textContent);
   const charts = window.sadeCharts;
   let pollTimer = null;
+  // The export this page started last: its message follows it until it ends.
+  let startedExport = null;
+  // What jobs.js and controls.js add to every redraw: fn({stats, exports, jobs}).
+  const renderers = [];
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
@@ -121,6 +127,8 @@
         const failed = run.failed_images ? `, ${run.failed_images} failed` : "";
         const text = `${run.done_images} / ${run.total_images} images done${failed}, ${run.masks.toLocaleString("en-US")} masks so far`;
         item.append(title, bar, el("span", text, "dash-pass-progress"));
+        // Why a finished pass kept no mask (e.g. the cold-start model under strict thresholds).
+        if (run.note) item.append(el("span", run.note, "dash-pass-note"));
         return item;
       }),
     );
@@ -141,11 +149,6 @@
       cell.append(el("span", "not ready", "quiet"));
       return cell;
     }
-    const link = (href, text) => {
-      const a = el("a", text);
-      a.href = href;
-      return a;
-    };
     if (exp.format === "coco") {
       cell.append(link(exp.download_url, "instances.json"));
       return cell;
@@ -180,15 +183,47 @@
     );
   }
 
-  function render(stats, exports) {
+  function link(href, text) {
+    const a = el("a", text);
+    a.href = href;
+    return a;
+  }
+
+  /* "Export #N queued" becomes its state when it ends: done with its download links, failed
+     with the reason, cancelled. */
+  function drawExportMessage(exports) {
+    if (startedExport === null) return;
+    const exp = exports.find((e) => e.id === startedExport);
+    if (!exp) return;
+    const message = document.getElementById("export-message");
+    message.className = "dash-message";
+    if (ACTIVE.has(exp.status)) {
+      message.textContent = `Export #${exp.id} ${exp.status}: ${exp.progress_done} / ${exp.progress_total} images written.`;
+      return;
+    }
+    message.replaceChildren(`Export #${exp.id} ${exp.status}`);
+    if (exp.status === "done" && exp.download_url) {
+      message.append(": download ", link(exp.download_url, exp.format === "coco" ? "instances.json" : "manifest.json"));
+    } else if (exp.error) {
+      message.className = "dash-message error";
+      message.append(`: ${exp.error}`);
+    }
+  }
+
+  function render(stats, exports, jobs) {
     drawSummary(stats);
     drawCharts(stats);
     drawAnnotators(stats);
     drawModels(stats);
     drawPasses(stats);
     drawExports(exports);
+    drawExportMessage(exports);
+    renderers.forEach((draw) => draw({ stats, exports, jobs }));
     document.getElementById("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    const running = stats.automatic_passes.some((r) => ACTIVE.has(r.status)) || exports.some((e) => ACTIVE.has(e.status));
+    const running =
+      stats.automatic_passes.some((r) => ACTIVE.has(r.status)) ||
+      exports.some((e) => ACTIVE.has(e.status)) ||
+      jobs.some((job) => job.active);
     clearTimeout(pollTimer);
     pollTimer = running ? setTimeout(refresh, page.poll_ms) : null;
     if (running) document.getElementById("updated").append(`, refreshing every ${page.poll_ms / 1000} s while work runs`);
@@ -202,8 +237,12 @@
 
   async function refresh() {
     try {
-      const [stats, exports] = await Promise.all([getJSON(page.urls.stats), getJSON(page.urls.exports)]);
-      render(stats, exports);
+      const [stats, exports, jobs] = await Promise.all([
+        getJSON(page.urls.stats),
+        getJSON(page.urls.exports),
+        getJSON(page.urls.jobs),
+      ]);
+      render(stats, exports, jobs);
     } catch (error) {
       document.getElementById("updated").textContent = `Could not refresh (${error.message}); retrying.`;
       clearTimeout(pollTimer);
@@ -213,7 +252,7 @@
 
   /* DRF's 400 answers: {"field": ["message", ...], ...} or {"detail": "message"}. */
   function errorText(body) {
-    if (!body || typeof body !== "object") return "the server refused the export";
+    if (!body || typeof body !== "object") return "the server refused it";
     return Object.entries(body)
       .map(([field, messages]) => {
         const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
@@ -242,23 +281,14 @@
     message.className = "dash-message";
     message.textContent = "Starting the export…";
     try {
-      const response = await fetch(page.urls.exports, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "application/json",
-          "X-CSRFToken": form.elements.csrfmiddlewaretoken.value,
-        },
-        body: JSON.stringify(exportRequest(form)),
-      });
-      const body = await response.json().catch(() => null);
+      const { response, body } = await postJSON(page.urls.exports, exportRequest(form));
       if (!response.ok) {
         message.className = "dash-message error";
         message.textContent = `Export refused: ${errorText(body)}`;
         return;
       }
       message.textContent = `Export #${body.id} queued; a cpu worker writes it.`;
+      startedExport = body.id;
       await refresh();
     } catch (error) {
       message.className = "dash-message error";
@@ -268,6 +298,24 @@
     }
   }
 
+  /* POST a JSON body with the session's CSRF token; the answer's body parsed (null if none). */
+  async function postJSON(url, data) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": document.querySelector("[name=csrfmiddlewaretoken]").value,
+      },
+      body: data === undefined ? undefined : JSON.stringify(data),
+    });
+    const body = await response.json().catch(() => null);
+    return { response, body };
+  }
+
+  window.sadeDash = { page, el, row, link, postJSON, errorText, refresh, renderers };
+
   function init() {
     charts.applyTheme();
     const form = document.getElementById("export-form");
@@ -275,8 +323,9 @@
     form.elements.format.addEventListener("change", () => {
       form.elements.shard_size.disabled = form.elements.format.value !== "sa1b";
     });
-    render(page.stats, page.exports);
+    render(page.stats, page.exports, page.jobs);
   }
 
-  init();
+  // After every deferred script has run, so jobs.js and controls.js have added their parts.
+  document.addEventListener("DOMContentLoaded", init);
 })();
