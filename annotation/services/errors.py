@@ -31,6 +31,12 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class Gone(ServiceError):
+    """The object was deleted while the request ran (404, as for one that never existed)."""
+
+    status_code = 404
+
+
 class PreconditionRequired(ServiceError):
     """A change that must name the version it started from did not (428)."""
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Image
-from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.errors import Conflict, Gone, InvalidInput
 from annotation.services.image_holds import extend_hold
 
 HEARTBEAT_MAX_SECONDS = 60.0
@@ -46,7 +46,7 @@ def heartbeat_session(
     adds no more than the time since the previous heartbeat, capped at HEARTBEAT_MAX_SECONDS.
     """
     with transaction.atomic():
-        session = AnnotatorSession.objects.select_for_update().get(pk=session.pk)
+        session = _locked(session)
         if session.ended_at is not None:
             raise Conflict(f"session {session.pk} is finished; start a new one")
         _add_active_time(session, active_seconds)
@@ -55,13 +55,22 @@ def heartbeat_session(
     return session
 
 
+def _locked(session: AnnotatorSession) -> AnnotatorSession:
+    """The session's row, locked for this transaction; Gone when it was deleted meanwhile (its
+    image or dataset deleted while the annotator's heartbeat was on its way)."""
+    locked = AnnotatorSession.objects.select_for_update().filter(pk=session.pk).first()
+    if locked is None:
+        raise Gone(f"session {session.pk} no longer exists (its image was deleted)")
+    return locked
+
+
 def finish_session(
     session: AnnotatorSession, active_seconds: float | None = None
 ) -> AnnotatorSession:
     """Close the session: a last bounded heartbeat, the end time and the masks made in it.
     Finishing a finished session returns it unchanged."""
     with transaction.atomic():
-        session = AnnotatorSession.objects.select_for_update().get(pk=session.pk)
+        session = _locked(session)
         if session.ended_at is not None:
             return session
         _add_active_time(session, active_seconds)

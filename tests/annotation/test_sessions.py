@@ -135,3 +135,17 @@ def test_only_the_annotator_may_heartbeat_or_finish(image, annotator, dataset_ad
         assert answer.status_code == 403 and "annotator may" in answer.json()["detail"]
     session.refresh_from_db()
     assert session.ended_at is None
+
+
+@pytest.mark.parametrize("call", [heartbeat_session, finish_session], ids=["heartbeat", "finish"])
+def test_a_session_deleted_meanwhile_is_gone_not_a_crash(image, annotator, call):
+    from annotation.services.errors import Gone
+
+    claim_next_image(image.dataset, annotator, image.stage)
+    session, _ = start_session(image, annotator)
+    AnnotatorSession.objects.filter(pk=session.pk).delete()  # e.g. its image deleted meanwhile
+
+    args = (session, annotator) if call is heartbeat_session else (session,)
+    with pytest.raises(Gone, match=f"session {session.pk} no longer exists") as error:
+        call(*args, active_seconds=1.0)
+    assert error.value.status_code == 404
