@@ -292,6 +292,9 @@ if SAM_PRECISION not in ("fp32", "bf16", "fp16"):
     raise ImproperlyConfigured(f"SAM_PRECISION must be fp32, bf16 or fp16, got {SAM_PRECISION!r}")
 if SAM_PRECISION == "fp16" and not SAM_DEVICE.startswith("cuda"):
     raise ImproperlyConfigured("SAM_PRECISION=fp16 needs SAM_DEVICE=cuda; on a CPU use bf16")
+# The encoder through torch.compile (SAM_COMPILE=1): off unless benchmarks/gpu_check.sh shows it
+# pays on the machine at hand (compiling costs a minute or more at each process start).
+SAM_COMPILE = env_bool("SAM_COMPILE", False)
 CHECKPOINT_DIR = env_path("SADE_CHECKPOINT_DIR", DATA_DIR / "checkpoints")
 EMBEDDING_DIR = env_path("SADE_EMBEDDING_DIR", DATA_DIR / "embeddings")
 EMBEDDING_CACHE_MAX_BYTES = env_int("SADE_EMBEDDING_CACHE_MAX_BYTES", 20 * 1024**3)

@@ -80,7 +80,7 @@ class SamPredictor:
     # annotator's clicks on one image share a quarter of the decoder's work.
     STATE_CACHE_SIZE = 4
 
-    def __init__(self, model: Sam, precision: str = "fp32") -> None:
+    def __init__(self, model: Sam, precision: str = "fp32", compile: bool = False) -> None:
         self.model = model.eval()
         param = next(model.parameters())
         self.device = param.device
@@ -91,6 +91,9 @@ class SamPredictor:
         self.encoder = encoder_in_precision(
             model.image_encoder, precision_dtype(precision, self.device)
         )
+        # SAM_COMPILE: the encoder through torch.compile (compiled at the first embedding of
+        # each batch size); benchmarks/gpu_check.sh measures whether it pays.
+        self._encode = torch.compile(encode, dynamic=False) if compile else encode
         self.fast = FastDecoder(model.prompt_encoder, model.mask_decoder)
         self._states: OrderedDict[int, tuple[weakref.ref, ImageState]] = OrderedDict()
         self._states_lock = threading.Lock()
@@ -169,7 +172,7 @@ class SamPredictor:
                         for r in resized
                     ]
                 ).to(self.dtype)
-                features = encode(self.encoder, batch).float().cpu()
+                features = self._encode(self.encoder, batch).float().cpu()
             for image, r, feat in zip(chunk, resized, features, strict=False):
                 out.append(
                     Embedding(

@@ -45,12 +45,13 @@ def get_predictor(version_id: int) -> SamPredictor:
         settings.SAM_DEVICE,
         version.encoder_key,
         settings.SAM_PRECISION,
+        settings.SAM_COMPILE,
     )
 
 
 @lru_cache(maxsize=2)
 def _load_predictor(
-    model_type: str, checkpoint: str, device: str, key: str, precision: str
+    model_type: str, checkpoint: str, device: str, key: str, precision: str, compile: bool
 ) -> SamPredictor:
     from engine import SamPredictor, build_sam
     from engine.registry import encoder_key
@@ -65,7 +66,7 @@ def _load_predictor(
                 f"checkpoint {checkpoint} changed on disk since it was registered "
                 f"(encoder key {loaded_key[:12]} != {key[:12]}); register it as a new version"
             )
-        return SamPredictor(model, precision)
+        return SamPredictor(model, precision, compile=compile)
 
 
 def clear_predictor_cache() -> None:

@@ -141,3 +141,15 @@ def outsider_client(client_for, outsider, other_dataset):
 @pytest.fixture
 def admin_client(client_for, admin_user):
     return client_for(admin_user)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA device: where there is none (CI, this CPU-only machine)
+    they are deselected, and the count is said in the summary; benchmarks/gpu_check.sh runs them
+    on a GPU machine."""
+    if torch.cuda.is_available():
+        return
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+        config.hook.pytest_deselected(items=gpu)

@@ -124,3 +124,18 @@ def test_embedding_keys_keep_precisions_apart():
     assert embedding_key("abc123", "fp16") == "abc123-fp16"
     with pytest.raises(ValueError):
         embedding_key("abc123", "fp8")
+
+
+def test_the_fused_attention_a_gpu_uses_computes_the_blocked_one():
+    from engine.fast.encoder import attention_with_rel_pos, fused_attention_with_rel_pos
+
+    gen = torch.Generator().manual_seed(3)
+    maps, height, width, dim = 4, 14, 14, 16
+    q, k, v = (torch.randn(maps, height * width, dim, generator=gen) for _ in range(3))
+    rel_h = torch.randn(maps, height, width, height, generator=gen)
+    rel_w = torch.randn(maps, height, width, width, generator=gen)
+    scale = dim**-0.5
+
+    blocked = attention_with_rel_pos(q * scale, k, v, rel_h, rel_w)
+    fused = fused_attention_with_rel_pos(q, k, v, rel_h, rel_w, scale)
+    assert torch.allclose(blocked, fused, atol=1e-5)
