@@ -170,8 +170,9 @@ def fill(conn, ctx: FillContext, first: int, count: int, seed: int) -> dict[str,
         )
         plan.append((stage, n, created))
     with conn.cursor() as cur:
-        # The mask triggers off (a bulk load): bench_scale recounts the tallies afterwards.
-        cur.execute("SET session_replication_role = replica")
+        # The mask triggers off for this transaction (a bulk load; bench_scale recounts the
+        # tallies afterwards). On a connection in autocommit mode this does nothing.
+        cur.execute("SET LOCAL session_replication_role = replica")
         cur.execute("SELECT coalesce(max(id), 0) FROM annotation_image")
         (last_id,) = cur.fetchone()
         _copy_text(cur, "annotation_image", IMAGE_COLUMNS, image_lines)
