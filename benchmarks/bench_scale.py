@@ -182,6 +182,25 @@ def grow(setup: dict, have: int, want: int, pool, jpeg) -> tuple[int, float]:
     return masks, filled
 
 
+def storage_figures() -> dict[str, float]:
+    """What the masks cost PostgreSQL: bytes per mask row (table, TOAST and indexes), and the
+    whole database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_total_relation_size('annotation_mask'), (SELECT count(*) FROM "
+            "annotation_mask), pg_total_relation_size('annotation_masktally'), "
+            "pg_database_size(current_database())"
+        )
+        mask_bytes, masks, tally_bytes, database = cursor.fetchone()
+    return {
+        "db: bytes per mask row (with indexes)": mask_bytes / masks,
+        "db: mask tallies, MiB": tally_bytes / 2**20,
+        "db: whole database, MiB": database / 2**20,
+    }
+
+
 def run_child(kind: str, args: dict) -> tuple[dict, float]:
     """Run ``kind`` in a fresh process; returns its JSON answer and its peak RSS in MiB (the
     child's own VmHWM: wait4's ru_maxrss would carry this process's peak across the exec)."""
@@ -427,6 +446,7 @@ def main(argv=None) -> int:
             )
             have = size
             figures = probe.measure(args.samples, args.slow_samples)
+            figures.update(storage_figures())
             figures.update(measure_exports(setup, size, args, work))
             figures.update(measure_pass(setup, size, args))
             results[size] = figures

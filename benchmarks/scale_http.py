@@ -90,6 +90,16 @@ class HttpProbe:
         _, answer = self.call(*args, **kwargs)
         return time.perf_counter() - start, answer
 
+    def _keyset_anchor(self, dataset: int) -> int | None:
+        """The image before the last page of the benchmark's listing (None where the server
+        has no keyset pages: a run of the code before them)."""
+        listing = f"/api/images/?dataset={dataset}&stage=3&status=pending&limit=1"
+        _, first = self.call("GET", listing)
+        _, before_last = self.call("GET", f"{listing}&offset={max(0, first['count'] - 101)}")
+        anchor = before_last["results"][0]["id"]
+        _, keyset = self.call("GET", f"{listing}&after={anchor}")
+        return anchor if "count" not in keyset else None
+
     def measure(self, samples: int, slow_samples: int) -> dict[str, float]:
         dataset = self.setup["dataset"]
         times: dict[str, list[float]] = {}
@@ -105,6 +115,7 @@ class HttpProbe:
         _, first = self.call("GET", f"/api/images/?dataset={dataset}&limit=1")
         count = first["count"]
         lowest = first["results"][0]["id"]
+        keyset_anchor = self._keyset_anchor(dataset)
         for i in range(samples):
             seconds, image = self.timed(
                 "POST", f"/api/datasets/{dataset}/next-image/", {"stage": 1}, who="annotator"
@@ -129,6 +140,11 @@ class HttpProbe:
             add("image list, first page", seconds)
             deep = max(0, page["count"] - 100)
             add("image list, last page", self.timed("GET", f"{listing}&offset={deep}")[0])
+            if keyset_anchor is not None:
+                first_keyset = self.timed("GET", f"{listing}&after=0")[0]
+                add("image list, first page (keyset)", first_keyset)
+                deep_keyset = self.timed("GET", f"{listing}&after={keyset_anchor}")[0]
+                add("image list, last page (keyset)", deep_keyset)
         slow = {
             "dataset stats (API)": (f"/api/datasets/{dataset}/stats/", "admin"),
             "dashboard index page": ("/admin/dashboard/", "session"),
