@@ -25,9 +25,16 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
     dataset admins rename them, manage members, import images and change stages."""
 
     serializer_class = s.DatasetSerializer
+    # The actions that answer with the dataset itself, image_count included. The others (the
+    # next image above all, once per image an annotator opens) must not count the dataset's
+    # images on every request: 100,000 images made a claim take four times as long.
+    COUNTED = ("list", "retrieve", "update", "partial_update")
 
     def get_queryset(self):
-        return access.visible_datasets(self.request.user).annotate(image_count=Count("images"))
+        datasets = access.visible_datasets(self.request.user)
+        if self.action in self.COUNTED:
+            datasets = datasets.annotate(image_count=Count("images"))
+        return datasets
 
     def perform_create(self, serializer):
         access.require_staff(self.request.user, "create datasets")
