@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, get_visible
+from annotation.api.pagination import ImagePagination
 from annotation.api.schema import error_responses
 from annotation.api.views.images import filter_images
 from annotation.models import DatasetMembership, ImportJob
@@ -61,7 +62,10 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
         "imported. 200: only duplicates. 400: nothing imported. Each rejected file is listed "
         "with its reason; duplicates with the id of the image already there.",
     )
-    @action(detail=True, methods=["get", "post"], url_path="images")
+    # The image lists share one paginated answer (and so one schema component).
+    @action(
+        detail=True, methods=["get", "post"], url_path="images", pagination_class=ImagePagination
+    )
     def images(self, request: Request, pk=None) -> Response:
         dataset = self.get_object()
         if request.method == "GET":

@@ -16,6 +16,7 @@ from rest_framework.utils.urls import replace_query_param
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, choice_param, id_param, number_param
 from annotation.api.files import file_response
+from annotation.api.pagination import ImagePagination
 from annotation.api.schema import error_responses
 from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
@@ -64,6 +65,7 @@ class ImageViewSet(
     """Images of the user's datasets. Deleting (admins) also deletes the image's masks."""
 
     serializer_class = s.ImageSerializer
+    pagination_class = ImagePagination
 
     def get_queryset(self):
         images = access.visible_images(self.request.user)
