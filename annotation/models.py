@@ -360,3 +360,46 @@ class AutomaticPassImage(models.Model):
 
     def __str__(self) -> str:
         return f"image {self.image_id} in pass {self.automatic_pass_id} ({self.status})"
+
+
+class MaskTally(models.Model):
+    """How many masks an image has per stage and model version (0: none), kept by database
+    triggers on the mask table (annotation.services.tallies), so that the statistics read a few
+    rows per image instead of every mask."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="mask_tallies")
+    stage = models.PositiveSmallIntegerField(choices=Stage.choices)
+    model_version_key = models.PositiveIntegerField(help_text="model version id, 0 for none")
+    masks = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "stage", "model_version_key"], name="mask_tally_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.masks} masks on image {self.image_id} in stage {self.stage}"
+
+
+class HumanMaskDay(models.Model):
+    """Per dataset, stage and day (UTC) the masks were made: how many masks people made with a
+    recorded time (sources manual and model_assisted, seconds_spent > 0) and their seconds,
+    kept by the same triggers."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="human_mask_days")
+    stage = models.PositiveSmallIntegerField(choices=Stage.choices)
+    day = models.DateField()
+    masks = models.PositiveIntegerField()
+    seconds = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "stage", "day"], name="human_mask_day_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.masks} masks by people in {self.dataset_id} stage {self.stage} on {self.day}"

@@ -21,37 +21,14 @@ free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Debian keeps initdb/pg_ctl out of PATH, under /usr/lib/postgresql/<version>/bin.
-pg_bindir() {
-    if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then
-        pg_config --bindir
-        return
-    fi
-    local dir
-    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-    if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
-    dir="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"
-    if [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
-    echo "test.sh: PostgreSQL's initdb not found (scripts/install.sh installs postgresql)" >&2
-    exit 1
-}
-
 SERVICES_DIR="$(mktemp -d /tmp/sade-test-services.XXXXXX)"
-PG_DATA="$SERVICES_DIR/pg"
-PG_BIN=""
+PG_DIR="$SERVICES_DIR"  # the cluster in pg/, its socket and logs beside it
 REDIS_PID=""
-
-# initdb refuses to run as root, so as root the cluster belongs to the postgres system user.
-as_pg() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
 cleanup() {
     local rc=$?
     trap '' INT TERM  # a second signal must not leave the servers running
-    if [ -n "$PG_BIN" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
-        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    bash scripts/throwaway_pg.sh stop "$PG_DIR" || true
     if [ -n "$REDIS_PID" ]; then
         kill "$REDIS_PID" 2>/dev/null || true
         wait "$REDIS_PID" 2>/dev/null || true
@@ -64,20 +41,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start_postgres() {
-    PG_BIN="$(pg_bindir)"
-    local port
-    port="$(free_port)"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$SERVICES_DIR"; fi
-    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-sync >"$SERVICES_DIR/initdb.log" 2>&1 \
-        || { cat "$SERVICES_DIR/initdb.log" >&2; exit 1; }
-    # A throwaway cluster: durability off for speed, loopback only, socket in the temp dir.
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$SERVICES_DIR/postgres.log" -w -t 60 start \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $SERVICES_DIR -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
-        || { cat "$SERVICES_DIR/postgres.log" >&2; exit 1; }
-    as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres sade
-    PG_URL="postgres://postgres@127.0.0.1:$port/sade"
-    log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($PG_DATA)"
+    PG_URL="$(bash scripts/throwaway_pg.sh start "$PG_DIR")"
+    log "PostgreSQL on ${PG_URL#postgres://postgres@} ($PG_DIR)"
 }
 
 start_redis() {

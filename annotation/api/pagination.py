@@ -55,3 +55,17 @@ def whole_number(raw: str, name: str, *, minimum: int, maximum: int | None = Non
         message = f"{raw[:40]!r} is not a whole number of at least {minimum}{upper}"
         raise ValidationError({name: message})
     return value
+
+
+class ImagePagination(BoundedLimitOffsetPagination):
+    """The image lists': offset pages as everywhere, or keyset pages (``?after=``, see
+    ImageViewSet.list) that answer ``next`` and ``results`` only, since counting the list is
+    what a keyset page saves. The schema says so (``count`` not required)."""
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        answer = super().get_paginated_response_schema(schema)
+        answer["required"] = ["results"]
+        answer["properties"]["count"]["description"] = (
+            "images in the list; absent from keyset pages (?after=)"
+        )
+        return answer

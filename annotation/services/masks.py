@@ -87,6 +87,10 @@ def accept_mask(
             )
             if prompt is not None:
                 MaskPrompt.objects.create(mask=mask, **_prompt_fields(prompt))
+            if session is not None:  # the session's count is current before it is finished
+                AnnotatorSession.objects.filter(pk=session.pk).update(
+                    masks_made=F("masks_made") + 1
+                )
     except IntegrityError:
         existing = Mask.objects.filter(image=image, client_id=client_id).first()
         if client_id is None or existing is None:
@@ -171,14 +175,19 @@ def delete_mask(mask: Mask, *, expected_version: int) -> None:
     someone else's newer work."""
     with transaction.atomic():
         # The row lock keeps a concurrent edit from landing between the check and the delete.
-        current = (
+        row = (
             Mask.objects.select_for_update()
             .filter(pk=mask.pk)
-            .values_list("version", flat=True)
+            .values_list("version", "session")
             .first()
         )
+        current, session_id = row if row is not None else (None, None)
         if current == expected_version:
             Mask.objects.filter(pk=mask.pk).delete()
+            if session_id is not None:
+                AnnotatorSession.objects.filter(pk=session_id, masks_made__gt=0).update(
+                    masks_made=F("masks_made") - 1
+                )
             return
     if current is None:
         raise Conflict("the mask was deleted meanwhile")

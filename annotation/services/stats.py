@@ -1,4 +1,7 @@
-"""Dataset statistics for the admin dashboard, each number from an aggregate query.
+"""Dataset statistics for the admin dashboard. Numbers about masks come from the mask tallies
+(annotation.services.tallies: a few rows per image, kept exact by triggers at every write), the
+rest from aggregate queries over images, sessions and passes, so a request costs rows per image,
+not per mask.
 
 - ``images``: images per stage and status.
 - ``masks_per_image``: per stage (the stage each mask was made in) and over all stages, how many
@@ -26,20 +29,20 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Avg, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Avg, Count, F, IntegerField, Q, Sum, Value
+from django.db.models.functions import Coalesce
 
 from annotation.models import (
     AnnotatorSession,
     AutomaticPass,
     Dataset,
+    HumanMaskDay,
     Image,
-    Mask,
+    MaskTally,
     Stage,
 )
 from annotation.services.access import member_dataset_ids
 from annotation.services.automatic_plan import zero_masks_note
-from annotation.services.export_format import HUMAN_SOURCES
 from registry import visibility
 from registry.metrics import SUMMARY_LABELS, SUMMARY_METRICS
 from registry.models import ModelVersion
@@ -94,10 +97,10 @@ def _images(dataset: Dataset) -> dict[str, Any]:
 
 
 def _mask_histogram(dataset: Dataset, stage: int | None) -> dict[str, Any]:
-    in_stage = Q(masks__stage=stage) if stage is not None else Q()
+    in_stage = Q(mask_tallies__stage=stage) if stage is not None else Q()
     per_image = (
         Image.objects.filter(dataset=dataset)
-        .annotate(n=Count("masks", filter=in_stage))
+        .annotate(n=Sum("mask_tallies__masks", filter=in_stage))
         .filter(n__gt=0)
     )
     bins = {
@@ -108,26 +111,20 @@ def _mask_histogram(dataset: Dataset, stage: int | None) -> dict[str, Any]:
     return {
         "images": result["images"],
         "masks": result["masks"] or 0,
-        "mean": result["mean"],
+        "mean": float(result["mean"]) if result["mean"] is not None else None,
         "bins": {label: result[label] for label, _, _ in MASK_BINS},
     }
 
 
 def _seconds_per_mask(dataset: Dataset) -> list[dict[str, Any]]:
-    rows = (
-        Mask.objects.filter(image__dataset=dataset, source__in=HUMAN_SOURCES, seconds_spent__gt=0)
-        .annotate(day=TruncDate("created_at"))
-        .values("stage", "day")
-        .annotate(masks=Count("id"), seconds=Sum("seconds_spent"), mean=Avg("seconds_spent"))
-        .order_by("stage", "day")
-    )
+    rows = HumanMaskDay.objects.filter(dataset=dataset).order_by("stage", "day")
     return [
         {
-            "stage": row["stage"],
-            "day": row["day"].isoformat(),
-            "masks": row["masks"],
-            "seconds": row["seconds"],
-            "seconds_per_mask": row["mean"],
+            "stage": row.stage,
+            "day": row.day.isoformat(),
+            "masks": row.masks,
+            "seconds": row.seconds,
+            "seconds_per_mask": row.seconds / row.masks,
         }
         for row in rows
     ]
@@ -137,46 +134,51 @@ def _annotators(dataset: Dataset) -> list[dict[str, Any]]:
     rows = (
         AnnotatorSession.objects.filter(image__dataset=dataset)
         .values("annotator", "annotator__username")
-        .annotate(sessions=Count("id"), active_seconds=Sum("active_seconds"))
+        .annotate(
+            sessions=Count("id"),
+            active_seconds=Sum("active_seconds"),
+            masks_made=Sum("masks_made"),
+        )
         .order_by("annotator__username")
     )
-    # The masks of their sessions as they are now, open sessions included (a session's own
-    # masks_made is only written when it is finished, i.e. when the annotator presses Done),
-    # and without the masks deleted since.
-    made = dict(
-        Mask.objects.filter(session__image__dataset=dataset)
-        .values_list("session__annotator")
-        .annotate(n=Count("id"))
-        .values_list("session__annotator", "n")
-    )
-    result = []
-    for row in rows:
-        masks_made = made.get(row["annotator"], 0)
-        result.append(
-            {
-                "annotator": row["annotator"],
-                "username": row["annotator__username"],
-                "sessions": row["sessions"],
-                "active_seconds": row["active_seconds"],
-                "masks_made": masks_made,
-                "masks_per_hour": (
-                    masks_made * 3600.0 / row["active_seconds"] if row["active_seconds"] else None
-                ),
-            }
-        )
-    return result
+    return [
+        {
+            "annotator": row["annotator"],
+            "username": row["annotator__username"],
+            "sessions": row["sessions"],
+            "active_seconds": row["active_seconds"],
+            "masks_made": row["masks_made"],
+            "masks_per_hour": (
+                row["masks_made"] * 3600.0 / row["active_seconds"]
+                if row["active_seconds"]
+                else None
+            ),
+        }
+        for row in rows
+    ]
 
 
 def _model_versions(dataset: Dataset, visible: set[int] | None) -> list[dict[str, Any]]:
-    versions = ModelVersion.objects.annotate(
-        masks_in_dataset=Count("masks", filter=Q(masks__image__dataset=dataset))
-    ).order_by("created_at", "id")
+    counts = dict(
+        MaskTally.objects.filter(image__dataset=dataset, model_version_key__gt=0)
+        .values("model_version_key")
+        .annotate(n=Sum("masks"))
+        .values_list("model_version_key", "n")
+        .order_by()
+    )
+    versions = ModelVersion.objects.order_by("created_at", "id")
     if visible is not None:
-        versions = versions.filter(Q(pk__in=visible) | Q(masks_in_dataset__gt=0))
-    fields = ("id", "name", "model_type", "round", "is_active", "metrics", "masks_in_dataset")
+        versions = versions.filter(
+            Q(pk__in=visible) | Q(pk__in=[k for k, n in counts.items() if n])
+        )
+    fields = ("id", "name", "model_type", "round", "is_active", "metrics")
     rows = []
     for row in versions.values(*fields, "created_at"):
-        row = {**row, "created_at": row["created_at"].isoformat()}
+        row = {
+            **row,
+            "masks_in_dataset": counts.get(row["id"], 0),
+            "created_at": row["created_at"].isoformat(),
+        }
         if visible is not None and row["id"] not in visible:
             row["name"] = visibility.redacted_name(row["id"])
             row["metrics"] = {}
@@ -243,20 +245,27 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def datasets_overview() -> list[dict[str, Any]]:
-    """Every dataset with its images in each stage, all its images and all its masks."""
-    masks = (
-        Mask.objects.filter(image__dataset=OuterRef("pk"))
+    """Every dataset with its images in each stage, all its images and all its masks (from the
+    tallies: one query over the images, one over a few rows per image)."""
+    images = Image.objects.values("dataset", "stage").annotate(n=Count("id")).order_by()
+    per_stage: dict[int, dict[int, int]] = {}
+    for row in images:
+        per_stage.setdefault(row["dataset"], {})[row["stage"]] = row["n"]
+    masks = dict(
+        MaskTally.objects.values("image__dataset")
+        .annotate(n=Sum("masks"))
+        .values_list("image__dataset", "n")
         .order_by()
-        .values("image__dataset")
-        .annotate(n=Count("id"))
-        .values("n")
     )
-    per_stage = {
-        f"stage_{stage}": Count("images", filter=Q(images__stage=stage)) for stage in Stage.values
-    }
-    rows = Dataset.objects.annotate(
-        image_count=Count("images"),
-        mask_count=Coalesce(Subquery(masks, output_field=IntegerField()), Value(0)),
-        **per_stage,
-    ).order_by("name")
-    return list(rows.values("id", "name", "image_count", "mask_count", *per_stage))
+    overview = []
+    for dataset in Dataset.objects.order_by("name").values("id", "name"):
+        stages = per_stage.get(dataset["id"], {})
+        overview.append(
+            {
+                **dataset,
+                "image_count": sum(stages.values()),
+                "mask_count": masks.get(dataset["id"], 0),
+                **{f"stage_{stage}": stages.get(stage, 0) for stage in Stage.values},
+            }
+        )
+    return overview

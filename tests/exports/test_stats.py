@@ -161,11 +161,20 @@ def test_masks_per_hour_counts_saved_masks_before_done_and_not_deleted_ones(
     session = AnnotatorSession.objects.create(
         annotator=annotator, image=image, stage=1, last_heartbeat_at=DAY2, active_seconds=1800
     )  # open: the annotator has not pressed Done
+    from annotation.services.masks import accept_mask, delete_mask
+    from engine import rle as rle_codec
+
     saved = [
-        add_mask(image, blob(image, 10 + 6 * i, 10, 2), "manual", stage=1, session=session)
+        accept_mask(
+            image,
+            annotator,
+            rle=rle_codec.encode(blob(image, 10 + 6 * i, 10, 2)),
+            source="manual",
+            session=session,
+        )[0]
         for i in range(4)
     ]
-    saved[0].delete()
+    delete_mask(saved[0], expected_version=saved[0].version)
 
     [annie] = [row for row in dataset_stats(crafted)["annotators"] if row["username"] == "annie"]
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import ServiceErrorMixin, get_visible
+from annotation.api.pagination import ImagePagination
 from annotation.api.schema import error_responses
 from annotation.api.views.images import filter_images
 from annotation.models import DatasetMembership, ImportJob
@@ -25,9 +26,16 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
     dataset admins rename them, manage members, import images and change stages."""
 
     serializer_class = s.DatasetSerializer
+    # The actions that answer with the dataset itself, image_count included. The others (the
+    # next image above all, once per image an annotator opens) must not count the dataset's
+    # images on every request: 100,000 images made a claim take four times as long.
+    COUNTED = ("list", "retrieve", "update", "partial_update")
 
     def get_queryset(self):
-        return access.visible_datasets(self.request.user).annotate(image_count=Count("images"))
+        datasets = access.visible_datasets(self.request.user)
+        if self.action in self.COUNTED:
+            datasets = datasets.annotate(image_count=Count("images"))
+        return datasets
 
     def perform_create(self, serializer):
         access.require_staff(self.request.user, "create datasets")
@@ -54,7 +62,10 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
         "imported. 200: only duplicates. 400: nothing imported. Each rejected file is listed "
         "with its reason; duplicates with the id of the image already there.",
     )
-    @action(detail=True, methods=["get", "post"], url_path="images")
+    # The image lists share one paginated answer (and so one schema component).
+    @action(
+        detail=True, methods=["get", "post"], url_path="images", pagination_class=ImagePagination
+    )
     def images(self, request: Request, pk=None) -> Response:
         dataset = self.get_object()
         if request.method == "GET":

@@ -8,13 +8,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from annotation.api import serializers as s
-from annotation.api.base import ServiceErrorMixin, choice_param, id_param
+from annotation.api.base import ServiceErrorMixin, choice_param, id_param, number_param
 from annotation.api.files import file_response
+from annotation.api.pagination import ImagePagination
 from annotation.api.schema import error_responses
 from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
@@ -25,6 +27,13 @@ from registry import visibility
 NOT_HELD = "you do not hold the image"
 FILTERS = [
     OpenApiParameter("dataset", int, description="dataset id"),
+    OpenApiParameter(
+        "after",
+        int,
+        description="keyset page: the images after this image id in the list's order (0: from "
+        "the start), as many as limit; the answer has results and next only (no count, no "
+        "offset), and costs the same however deep the page",
+    ),
     OpenApiParameter("stage", int, enum=Stage.values),
     OpenApiParameter("status", str, enum=ImageStatus.values),
     OpenApiParameter("embedding_status", str, enum=EmbeddingStatus.values),
@@ -56,6 +65,7 @@ class ImageViewSet(
     """Images of the user's datasets. Deleting (admins) also deletes the image's masks."""
 
     serializer_class = s.ImageSerializer
+    pagination_class = ImagePagination
 
     def get_queryset(self):
         images = access.visible_images(self.request.user)
@@ -65,6 +75,31 @@ class ImageViewSet(
         if dataset is not None:
             images = images.filter(dataset_id=dataset)
         return filter_images(images, self.request.query_params)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        after = number_param(request.query_params, "after", what="an image id, or 0 for the start")
+        if after is None:
+            return super().list(request, *args, **kwargs)
+        images = self.get_queryset()
+        if after:
+            anchor = access.visible_images(request.user).filter(pk=after).first()
+            if anchor is None:
+                raise ValidationError({"after": f"no image {after} among the images you may see"})
+            # A range on the (dataset, stage, status, created_at) index, then the ties.
+            images = images.filter(created_at__gte=anchor.created_at).exclude(
+                created_at=anchor.created_at, pk__lte=after
+            )
+        limit = self.paginator.get_limit(request) or self.paginator.default_limit
+        page = list(images[: limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        url = request.build_absolute_uri()
+        return Response(
+            {
+                "next": replace_query_param(url, "after", page[-1].pk) if more else None,
+                "results": self.get_serializer(page, many=True).data,
+            }
+        )
 
     def perform_destroy(self, instance):
         access.require_admin(self.request.user, instance.dataset, "delete images")
