@@ -199,3 +199,53 @@ def test_fix_then_a_click_refines_the_prefilled_mask_and_undo_brings_it_back(
     assert asked[-1]["points"] == [[140, 90]]
     screenshot(page, "edited-again")
     assert errors() == []
+
+
+def test_a_prefill_run_again_keeps_what_the_annotator_reviewed_in_the_page(
+    live_server, page, work, prefilled, screenshot
+):
+    from rest_framework.test import APIClient
+
+    image, (kept, fixed, _) = prefilled
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/annotate/{image.pk}/")
+    wait_ready(page)
+    item(page, kept).locator(".label").click()
+    page.keyboard.press("k")
+    page.wait_for_function(f"() => window.sade.masks.get({kept.pk}).mask.review === 'kept'")
+    item(page, fixed).locator("button[data-act='edit']").click()
+    page.keyboard.press("b")
+    drag(page, (165, 60), (180, 70))
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => window.sade.masks.get({fixed.pk}).mask.review === 'edited'")
+    kept.refresh_from_db()
+    fixed.refresh_from_db()
+    before = {m.pk: (m.rle, m.version, m.review) for m in (kept, fixed)}
+
+    # The dataset's admin runs the same pre-fill again (tasks run eagerly in tests).
+    admin = APIClient()
+    admin.force_authenticate(factories.make_user("boss", staff=True))
+    config = {
+        "points_per_side": 2,
+        "crop_n_layers": 0,
+        "pred_iou_thresh": 0.0,
+        "stability_score_thresh": 0.0,
+        "box_nms_thresh": 0.9,
+        "min_mask_region_area": 0,
+    }
+    answer = admin.post(
+        f"/api/datasets/{work.dataset.pk}/automatic-passes/",
+        {"kind": "prefill", "config": config},
+        format="json",
+    )
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["left_alone"]["reviewed_masks"] == 2
+
+    for mask in (kept, fixed):
+        mask.refresh_from_db()
+        assert (mask.rle, mask.version, mask.review) == before[mask.pk]
+    page.reload()
+    wait_ready(page)
+    assert item(page, kept).count() == 1 and item(page, fixed).count() == 1
+    assert "1 kept, 1 fixed" in page.locator("#prefill-info").inner_text()
+    screenshot(page, "rerun-kept-reviews")
