@@ -373,6 +373,14 @@ class UserSerializer(serializers.Serializer):
     datasets = serializers.ListField(child=serializers.DictField())
 
 
+class TodaySerializer(serializers.Serializer):
+    day = serializers.DateField(help_text="the UTC day counted")
+    masks = serializers.IntegerField(help_text="masks you made today that still exist")
+    timed_masks = serializers.IntegerField(help_text="of those, masks with a recorded time")
+    seconds = serializers.FloatField(help_text="seconds spent on the timed masks")
+    images = serializers.IntegerField(help_text="images you finished (done) today")
+
+
 class ModelStatusSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from annotation.api.views.account import MeView, ModelStatusView, TokenView
+from annotation.api.views.account import MeTodayView, MeView, ModelStatusView, TokenView
 from annotation.api.views.automatic import (
     AutomaticPassPreviewView,
     AutomaticPassViewSet,
@@ -32,6 +32,7 @@ router.register("automatic-passes", AutomaticPassViewSet, basename="automaticpas
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
+    path("me/today/", MeTodayView.as_view(), name="api-me-today"),
     path("model/", ModelStatusView.as_view(), name="api-model"),
     path(
         "datasets/<int:dataset_id>/automatic-passes/",

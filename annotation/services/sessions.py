@@ -6,11 +6,15 @@ previous one, capped at HEARTBEAT_MAX_SECONDS: a tab left open over lunch does n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from annotation.models import AnnotatorSession, Image
+from annotation.models import AnnotatorSession, Image, ImageStatus, Mask
 from annotation.services.errors import Conflict, Gone, InvalidInput
 from annotation.services.image_holds import extend_hold
 
@@ -98,3 +102,31 @@ def _open_session(image: Image, user: AbstractBaseUser) -> AnnotatorSession | No
     return AnnotatorSession.objects.filter(
         image=image, annotator=user, ended_at__isnull=True
     ).first()
+
+
+def annotator_today(user: AbstractBaseUser) -> dict[str, Any]:
+    """What ``user`` did today (UTC day), from the database, in every tab and browser: the masks
+    they made that still exist, the seconds spent on those with a recorded time, and the images
+    they finished (a session of theirs ended today on an image that is done)."""
+    now = timezone.now()
+    start = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    masks = Mask.objects.filter(author=user, created_at__gte=start).aggregate(
+        masks=Count("id"),
+        timed=Count("id", filter=Q(seconds_spent__gt=0)),
+        seconds=Sum("seconds_spent", filter=Q(seconds_spent__gt=0)),
+    )
+    images = (
+        AnnotatorSession.objects.filter(
+            annotator=user, ended_at__gte=start, image__status=ImageStatus.DONE
+        )
+        .values("image")
+        .distinct()
+        .count()
+    )
+    return {
+        "day": start.date().isoformat(),
+        "masks": masks["masks"],
+        "timed_masks": masks["timed"],
+        "seconds": float(masks["seconds"] or 0.0),
+        "images": images,
+    }

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation.models import AnnotatorSession, Image
+from annotation.models import AnnotatorSession, Image, Mask
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.image_holds import claim_next_image
 from annotation.services.masks import accept_mask
@@ -149,3 +149,46 @@ def test_a_session_deleted_meanwhile_is_gone_not_a_crash(image, annotator, call)
     with pytest.raises(Gone, match=f"session {session.pk} no longer exists") as error:
         call(*args, active_seconds=1.0)
     assert error.value.status_code == 404
+
+
+def test_today_counts_the_annotators_own_work_from_the_database(image, annotator, tiny_model):
+    from annotation.services.image_holds import complete_image
+    from annotation.services.masks import delete_mask
+    from annotation.services.sessions import annotator_today
+
+    other = factories.make_user("other")
+    claim_next_image(image.dataset, annotator, image.stage)
+    session, _ = start_session(image, annotator)
+    masks = [
+        accept_mask(
+            image,
+            annotator,
+            rle=factories.rect_rle(image, 2 + 10 * i, 2, 8 + 10 * i, 9),
+            source="manual",
+            session=session,
+            seconds_spent=seconds,
+        )[0]
+        for i, seconds in enumerate([4.0, 6.0, 0.0])
+    ]
+    accept_mask(image, other, rle=factories.rect_rle(image, 30, 30, 40, 40), source="manual")
+    old = masks[0]
+    Mask.objects.filter(pk=masks[1].pk).update(created_at=timezone.now() - timedelta(days=2))
+    delete_mask(old, expected_version=old.version)  # a deleted mask no longer counts
+
+    before = annotator_today(annotator)
+    image.refresh_from_db()  # held by the annotator since the claim
+    complete_image(image, annotator)
+    finish_session(session)
+    image.refresh_from_db()
+    complete_image(image, annotator)  # a repeated Done counts the image once
+    after = annotator_today(annotator)
+
+    assert before == {
+        "day": timezone.now().date().isoformat(),
+        "masks": 1,
+        "timed_masks": 0,
+        "seconds": 0.0,
+        "images": 0,
+    }
+    assert after["images"] == 1 and after["masks"] == 1
+    assert annotator_today(other)["masks"] == 1 and annotator_today(other)["images"] == 0

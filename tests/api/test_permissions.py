@@ -132,6 +132,7 @@ def i(c: Ctx) -> str:
 CASES = [
     Case("api root", "get", lambda c: "/api/", (200, 200, 200)),
     Case("me", "get", lambda c: "/api/me/", (200, 200, 200)),
+    Case("me today", "get", lambda c: "/api/me/today/", (200, 200, 200)),
     Case("model status", "get", lambda c: "/api/model/", (200, 200, 200)),
     Case("list datasets", "get", lambda c: "/api/datasets/", (200, 200, 200)),
     Case(

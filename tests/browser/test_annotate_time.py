@@ -114,6 +114,11 @@ def test_figures_follow_the_servers_masks_through_reload_delete_undo_and_double_
     assert page.locator("#mask-count").inner_text() == "(3)"
     assert page.locator("#image-masks").inner_text() == "3 (2 yours)"
     assert page.locator("#seconds-per-mask").inner_text() == "15.0 s"
+    # Today's work as the server counts it (GET /api/me/today/), not this tab's.
+    page.wait_for_function(
+        "() => document.getElementById('browser-session').textContent.startsWith('2 masks')"
+    )
+    assert page.locator("#browser-session").inner_text() == "2 masks on 0 images, 15.0 s per mask"
     screenshot(page, "reloaded")
 
     # Delete one of mine: the figures drop at once; Ctrl+Z brings it back; delete it again.
@@ -134,7 +139,7 @@ def test_figures_follow_the_servers_masks_through_reload_delete_undo_and_double_
     summary = page.locator("#finish-details").inner_text()
     screenshot(page, "done")
     assert "2 mask(s) on this image, 1 made by you" in summary
-    assert "on 1 images" in summary
+    assert "Today (UTC, all your work): 1 masks on 1 images, 10.0 s per mask." in summary
     assert len(completes) == 1
     assert not Mask.objects.filter(pk=mine[1].pk).exists()
     image.refresh_from_db()

@@ -16,6 +16,7 @@ from annotation.api.errors import ErrorSerializer
 from annotation.api.parsers import BoundedJSONParser
 from annotation.models import DatasetMembership
 from annotation.services import access
+from annotation.services.sessions import annotator_today
 from registry import visibility
 from registry.predictors import model_status
 
@@ -65,6 +66,13 @@ class MeView(APIView):
                 "datasets": datasets,
             }
         )
+
+
+class MeTodayView(APIView):
+    @extend_schema(responses=s.TodaySerializer)
+    def get(self, request: Request) -> Response:
+        """Your work today (UTC), counted by the server over every tab and browser."""
+        return Response(annotator_today(request.user))
 
 
 class ModelStatusView(ServiceErrorMixin, APIView):

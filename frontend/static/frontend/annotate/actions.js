@@ -4,7 +4,6 @@
 import { api } from "./api.js";
 import { cropOf, downloadCutout, unionCrop } from "./cutout.js";
 import { isUnreviewedPrefill } from "./masks.js";
-import { browserTotals } from "./timing.js";
 
 const $ = (id) => document.getElementById(id);
 const UNDO_DELETE_MS = 10_000;
@@ -101,7 +100,7 @@ export const savedMaskActions = {
       }
     }
     this.masks.remove(id);
-    if (entry.mask.author === this.config.user.id) browserTotals({ deleted: id });
+    if (entry.mask.author === this.config.user.id) this.refreshToday();
     this.lifecycle.broadcast("changed");
   },
 

@@ -4,8 +4,7 @@
 // next image). Also the wiring of the page's buttons.
 
 import { api } from "./api.js";
-import { formatSeconds } from "./panels.js";
-import { browserTotals } from "./timing.js";
+import { formatSeconds, todayText } from "./panels.js";
 
 const $ = (id) => document.getElementById(id);
 const EMBEDDING_POLL_MS = 1500;
@@ -211,14 +210,13 @@ export class Lifecycle {
     const { app } = this;
     const { skip, active } = this.finished;
     await app.masks.load().catch(() => {});
-    const totals = browserTotals({ finished: app.imageId });
+    const today = await app.refreshToday();
     const counts = app.masks.counts();
     const lines = [
       `${skip ? "Skipped" : "Done"}: ${counts.total} mask(s) on this image, ${counts.mine} made by you, ` +
         `in ${formatSeconds(active)} of active time.`,
       counts.secondsPerMask === null ? "" : `${formatSeconds(counts.secondsPerMask)} per mask of yours.`,
-      `Today in this browser: ${totals.masks} masks on ${totals.images} images` +
-        (totals.masks ? `, ${formatSeconds(totals.seconds / totals.masks)} per mask.` : "."),
+      today ? `Today (UTC, all your work): ${todayText(today)}.` : "",
     ];
     $("finish-details").replaceChildren(
       ...lines.filter(Boolean).map((text) => {

@@ -13,7 +13,7 @@ import { MaskStore } from "./masks.js";
 import { renderCandidates, renderCurrent, renderPanels, renderPending, renderSummary } from "./panels.js";
 import { SaveQueue } from "./save.js";
 import { fillHelp, installShortcuts } from "./shortcuts.js";
-import { ActivityClock, browserTotals, SessionTimer } from "./timing.js";
+import { ActivityClock, SessionTimer } from "./timing.js";
 import { Lifecycle, wireControls } from "./lifecycle.js";
 import { Viewport } from "./viewport.js";
 
@@ -104,6 +104,7 @@ class App {
       this.masks.load(),
       this.session.start().catch((e) => this.status(`Session not started: ${e.message}`, "error")),
       this.lifecycle.loadModel(),
+      this.refreshToday(),
     ]);
     this.saves.flush();
     this.lifecycle.prepare();
@@ -153,8 +154,17 @@ class App {
     this.hintTimer = setTimeout(() => (hint.hidden = true), 12_000);
   }
 
-  browserTotals() {
-    return browserTotals();
+  /** The annotator's work today as the server counts it (every tab and browser), kept in
+   * ``this.today`` for the summary panel; refreshed at start, after each save and delete, and
+   * when an image is finished. */
+  async refreshToday() {
+    try {
+      this.today = await api("GET", "/api/me/today/");
+    } catch {
+      return this.today;  // keep the last figures; the next refresh tries again
+    }
+    renderSummary(this);
+    return this.today;
   }
 
   dialogOpen() {
@@ -315,7 +325,7 @@ class App {
     this.savingLogits.delete(logitsKey);
     if (logitsId) this.maskLogits.set(mask.id, { version: mask.version, logitsId });
     else this.maskLogits.delete(mask.id);
-    if (item.kind === "create") browserTotals({ saved: mask });
+    if (item.kind === "create") this.refreshToday();
     this.status(item.kind === "create" ? `Saved mask #${mask.id}.` : `Saved your edit of mask #${mask.id}.`, "ok");
     this.lifecycle.broadcast("changed");
   }

@@ -128,9 +128,13 @@ export function renderSummary(app) {
   const counts = app.masks.counts();
   $("image-masks").textContent = `${counts.total} (${counts.mine} yours)`;
   $("seconds-per-mask").textContent = counts.secondsPerMask === null ? "–" : formatSeconds(counts.secondsPerMask);
-  const totals = app.browserTotals();
-  $("browser-session").textContent = totals.masks
-    ? `${totals.masks} masks, ${formatSeconds(totals.seconds / totals.masks)} per mask, ${totals.images} images`
-    : "–";
+  $("browser-session").textContent = todayText(app.today) || "–";
   $("mask-timer").textContent = formatSeconds(app.editor.secondsSoFar());
+}
+
+/** The annotator's work today as the server counts it (GET /api/me/today/), in words. */
+export function todayText(today) {
+  if (!today) return "";
+  const perMask = today.timed_masks ? `, ${formatSeconds(today.seconds / today.timed_masks)} per mask` : "";
+  return `${today.masks} masks on ${today.images} images${perMask}`;
 }

@@ -81,32 +81,3 @@ export class SessionTimer {
     return this.session;
   }
 }
-
-const TOTALS_KEY = "sade-browser-session-v2";
-
-function readTotals() {
-  try {
-    const totals = JSON.parse(sessionStorage.getItem(TOTALS_KEY));
-    if (totals && totals.masks && Array.isArray(totals.images)) return totals;
-  } catch {
-    // unreadable: start again
-  }
-  return { masks: {}, images: [] };
-}
-
-/**
- * Today's totals over every image annotated in this browser tab session. Masks are kept by id
- * (a mask deleted later drops out) and images by id (a repeated Done counts once).
- * ``saved``: a mask the server stored; ``deleted``: a mask id; ``finished``: an image id.
- */
-export function browserTotals({ saved, deleted, finished } = {}) {
-  const totals = readTotals();
-  if (saved) totals.masks[saved.id] = saved.seconds_spent || 0;
-  if (deleted !== undefined) delete totals.masks[deleted];
-  if (finished !== undefined && !totals.images.includes(finished)) totals.images.push(finished);
-  if (saved || deleted !== undefined || finished !== undefined) {
-    sessionStorage.setItem(TOTALS_KEY, JSON.stringify(totals));
-  }
-  const seconds = Object.values(totals.masks);
-  return { masks: seconds.length, seconds: seconds.reduce((a, b) => a + b, 0), images: totals.images.length };
-}
