@@ -114,8 +114,8 @@ def engine_data(isolated_storage, tiny_model):
             active_seconds=active,
         )
         made = Mask.objects.filter(image=image, author=user).update(session=session)
-        if not open_:
-            AnnotatorSession.objects.filter(pk=session.pk).update(masks_made=made)
+        # What accept_mask and delete_mask keep: the count is current, open sessions too.
+        AnnotatorSession.objects.filter(pk=session.pk).update(masks_made=made)
     tiny_model.metrics = {"heldout": HELDOUT}
     tiny_model.save()
     ModelVersion.objects.create(
