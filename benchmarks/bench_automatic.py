@@ -3,6 +3,10 @@ SamAutomaticMaskGenerator, same seeded weights, same image, same run, encoder ti
 Also reports how many records agree exactly.
 
     python benchmarks/bench_automatic.py [--model vit_b] [--points-per-side 32] [--crop-layers 0,1]
+                                         [--precision bf16]
+
+With ``--precision bf16`` each row also times ours with the encoder in bf16, and reports how
+its masks match ours in fp32 (each fp32 mask's best IoU with a bf16 mask).
 
 Each crop-layer setting is one row; times are per image, with the encoder and without it (the
 time spent in the encoder, every crop's embedding included, is measured and subtracted).
@@ -57,6 +61,12 @@ def main() -> None:
     parser.add_argument("--stability", type=float, default=0.3)
     parser.add_argument("--offset", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16"],
+        help="also run ours with the encoder in this precision (engine.precision)",
+    )
     args = parser.parse_args()
 
     image, source = benchmark_image(args.image)
@@ -94,17 +104,35 @@ def main() -> None:
         our_encoder = time_calls(our_predictor, "embed")
         ref_masks, ref_s = timed(lambda g=ref_generator: g.generate(image))
         our_masks, our_s = timed(lambda g=our_generator: g.generate(image))
-        rows.append((layers, ref_s, our_s, sum(ref_encoder), sum(our_encoder)))
+        low = None
+        if args.precision != "fp32":
+            low_predictor = SamPredictor(ours, args.precision)
+            low_generator = AutomaticMaskGenerator(low_predictor, AutomaticConfig(**settings))
+            low_encoder = time_calls(low_predictor, "embed")
+            low_masks, low_s = timed(lambda g=low_generator: g.generate(image))
+            low = (low_s, sum(low_encoder))
+        rows.append((layers, ref_s, our_s, sum(ref_encoder), sum(our_encoder), low))
         report_parity(our_masks, ref_masks)
+        if low is not None:
+            report_agreement(args.precision, low_masks, our_masks)
 
     print()
-    print(f"{'crop layers':12}{'':22}{'reference':>12}{'ours':>12}{'speed-up':>10}")
-    for layers, ref_s, our_s, ref_enc, our_enc in rows:
-        for label, ref_t, our_t in (
-            ("with encoder (s)", ref_s, our_s),
-            ("encoder excluded (s)", ref_s - ref_enc, our_s - our_enc),
+    head = f"{'crop layers':12}{'':22}{'reference':>12}{'ours fp32':>12}{'speed-up':>10}"
+    if args.precision != "fp32":
+        head += f"{'ours ' + args.precision:>12}{'speed-up':>10}"
+    print(head)
+    for layers, ref_s, our_s, ref_enc, our_enc, low in rows:
+        for n, (label, ref_t, our_t) in enumerate(
+            (
+                ("with encoder (s)", ref_s, our_s),
+                ("encoder excluded (s)", ref_s - ref_enc, our_s - our_enc),
+            )
         ):
-            print(f"{layers:<12}{label:22}{ref_t:12.2f}{our_t:12.2f}{ref_t / our_t:9.2f}x")
+            line = f"{layers:<12}{label:22}{ref_t:12.2f}{our_t:12.2f}{ref_t / our_t:9.2f}x"
+            if low is not None:
+                low_t = low[0] if n == 0 else low[0] - low[1]
+                line += f"{low_t:12.2f}{ref_t / low_t:9.2f}x"
+            print(line)
     print(machine_line())
 
 
@@ -130,6 +158,20 @@ def report_parity(our_masks, ref_masks) -> None:
         f"  masks: reference {len(ref_masks)}, ours {len(our_masks)}; record by record "
         f"{identical} identical, worst mask IoU {worst_iou:.5f} (a logit within float noise of 0 "
         f"can flip a pixel, and a near-tie in predicted IoU can swap which duplicate NMS keeps)",
+        flush=True,
+    )
+
+
+def report_agreement(precision: str, low_masks, our_masks) -> None:
+    """How well the reduced-precision pass's masks match ours in fp32: for each fp32 mask the
+    best IoU with any of the other pass's masks (the two lists need not line up one to one)."""
+    ours = [m.segmentation for m in our_masks]
+    lows = [m.segmentation for m in low_masks]
+    best = rle.iou_matrix(ours, lows).max(axis=1) if ours and lows else np.zeros(len(ours))
+    print(
+        f"  {precision}: {len(lows)} masks vs ours fp32 {len(ours)}; each fp32 mask's best IoU "
+        f"with a {precision} mask: mean {best.mean():.4f}, 5th percentile "
+        f"{np.percentile(best, 5):.4f}, share >= 0.9: {(best >= 0.9).mean():.3f}",
         flush=True,
     )
 
