@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from benchmarks.common import benchmark_image, machine_line, timed  # noqa: E402
 from engine import SamPredictor, build_sam, rle  # noqa: E402
 from engine.automatic import AutomaticConfig, AutomaticMaskGenerator  # noqa: E402
+from engine.precision import PRECISIONS  # noqa: E402
 from engine.registry import MODEL_CONFIGS  # noqa: E402
 from tests.reference import random_state_dict, segment_anything  # noqa: E402
 
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         default="fp32",
-        choices=["fp32", "bf16", "fp16"],
+        choices=list(PRECISIONS),
         help="also run ours with the encoder in this precision (engine.precision)",
     )
     args = parser.parse_args()

@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks.common import benchmark_image, machine_line, percentiles, timed  # noqa: E402
 from engine import SamPredictor, build_sam  # noqa: E402
+from engine.precision import PRECISIONS  # noqa: E402
 from tests.reference import random_state_dict, segment_anything  # noqa: E402
 
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=40)
     parser.add_argument("--embed-runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS))
     args = parser.parse_args()
     low = args.precision != "fp32"
 

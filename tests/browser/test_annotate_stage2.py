@@ -9,6 +9,7 @@ import pytest
 from annotation.models import AnnotatorSession, ImageStatus, Mask
 from engine import rle as rle_codec
 from tests import factories
+from tests.automatic.conftest import RELAXED
 from tests.browser.annotate_fixtures import (
     add_ready_image,
     click_image,
@@ -44,6 +45,19 @@ def item(page, mask):
     return page.locator(f"#mask-list li[data-id='{mask.pk}']")
 
 
+def keep_and_fix(page, kept, fixed) -> None:
+    """Keep one pre-filled mask (select it in the list, K) and fix another (load it into the
+    editor, paint a missing part, Enter), waiting for the server's answer to each."""
+    item(page, kept).locator(".label").click()
+    page.keyboard.press("k")
+    page.wait_for_function(f"() => window.sade.masks.get({kept.pk}).mask.review === 'kept'")
+    item(page, fixed).locator("button[data-act='edit']").click()
+    page.keyboard.press("b")
+    drag(page, (165, 60), (180, 70))
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => window.sade.masks.get({fixed.pk}).mask.review === 'edited'")
+
+
 def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
     live_server, page, work, prefilled, screenshot
 ):
@@ -60,17 +74,7 @@ def test_keep_fix_delete_prefilled_masks_then_add_a_missing_one(
     assert "3 to review" in page.locator("#prefill-info").inner_text()
     screenshot(page, "prefilled")
 
-    # Keep: select it in the list, K.
-    item(page, kept).locator(".label").click()
-    page.keyboard.press("k")
-    page.wait_for_function(f"() => window.sade.masks.get({kept.pk}).mask.review === 'kept'")
-
-    # Fix: load it into the editor, paint a missing part, Enter.
-    item(page, fixed).locator("button[data-act='edit']").click()
-    page.keyboard.press("b")
-    drag(page, (165, 60), (180, 70))
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"() => window.sade.masks.get({fixed.pk}).mask.review === 'edited'")
+    keep_and_fix(page, kept, fixed)
 
     # Delete.
     item(page, deleted).locator("button[data-act='delete']").click()
@@ -210,14 +214,7 @@ def test_a_prefill_run_again_keeps_what_the_annotator_reviewed_in_the_page(
     sign_in(page, live_server.url)
     page.goto(f"{live_server.url}/annotate/{image.pk}/")
     wait_ready(page)
-    item(page, kept).locator(".label").click()
-    page.keyboard.press("k")
-    page.wait_for_function(f"() => window.sade.masks.get({kept.pk}).mask.review === 'kept'")
-    item(page, fixed).locator("button[data-act='edit']").click()
-    page.keyboard.press("b")
-    drag(page, (165, 60), (180, 70))
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"() => window.sade.masks.get({fixed.pk}).mask.review === 'edited'")
+    keep_and_fix(page, kept, fixed)
     kept.refresh_from_db()
     fixed.refresh_from_db()
     before = {m.pk: (m.rle, m.version, m.review) for m in (kept, fixed)}
@@ -225,14 +222,7 @@ def test_a_prefill_run_again_keeps_what_the_annotator_reviewed_in_the_page(
     # The dataset's admin runs the same pre-fill again (tasks run eagerly in tests).
     admin = APIClient()
     admin.force_authenticate(factories.make_user("boss", staff=True))
-    config = {
-        "points_per_side": 2,
-        "crop_n_layers": 0,
-        "pred_iou_thresh": 0.0,
-        "stability_score_thresh": 0.0,
-        "box_nms_thresh": 0.9,
-        "min_mask_region_area": 0,
-    }
+    config = {**RELAXED, "box_nms_thresh": 0.9}  # as tests/automatic/test_reviewed_work_kept.py
     answer = admin.post(
         f"/api/datasets/{work.dataset.pk}/automatic-passes/",
         {"kind": "prefill", "config": config},

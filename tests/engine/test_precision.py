@@ -30,6 +30,12 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, (a & b).sum((-2, -1)) / np.maximum(union, 1), 1.0)
 
 
+def compare(a, b, ious: list, gaps: list) -> None:
+    """Add two predictions' mask IoUs and predicted-IoU differences, mask by mask."""
+    ious += list(mask_iou(a.masks, b.masks))
+    gaps += list(np.abs(a.iou - b.iou))
+
+
 @pytest.fixture(scope="module")
 def model():
     with torch.random.fork_rng(devices=[]):
@@ -48,8 +54,7 @@ def test_bf16_masks_agree_with_fp32_within_the_bounds(model):
         for _ in range(8):
             point = [[float(rng.uniform(0, w)), float(rng.uniform(0, h))]]
             a, b = fp32.decode(ours, point, [1]), fp32.decode(low, point, [1])
-            ious += list(mask_iou(a.masks, b.masks))
-            iou_gaps += list(np.abs(a.iou - b.iou))
+            compare(a, b, ious, iou_gaps)
             # A refinement click: the best mask's logits go back with a second (negative) point.
             best = int(np.argmax(a.iou))
             points = point + [[float(rng.uniform(0, w)), float(rng.uniform(0, h))]]
@@ -67,15 +72,12 @@ def test_bf16_masks_agree_with_fp32_within_the_bounds(model):
                 mask_logits=b.low_res_logits[best : best + 1],
                 multimask=False,
             )
-            ious += list(mask_iou(a2.masks, b2.masks))
-            iou_gaps += list(np.abs(a2.iou - b2.iou))
+            compare(a2, b2, ious, iou_gaps)
         for _ in range(4):
             x0, x1 = sorted(rng.uniform(0, w, 2))
             y0, y1 = sorted(rng.uniform(0, h, 2))
             box = [x0, y0, x1 + 5, y1 + 5]
-            a, b = fp32.decode(ours, box=box), fp32.decode(low, box=box)
-            ious += list(mask_iou(a.masks, b.masks))
-            iou_gaps += list(np.abs(a.iou - b.iou))
+            compare(fp32.decode(ours, box=box), fp32.decode(low, box=box), ious, iou_gaps)
 
     ious = np.array(ious)
     assert len(ious) == 3 * (8 * (3 + 1) + 4 * 3)
