@@ -22,7 +22,7 @@ import copy
 
 import torch
 
-from engine.image_encoder import ImageEncoderViT
+from engine.image_encoder import Block, ImageEncoderViT
 
 PRECISIONS: dict[str, torch.dtype] = {
     "fp32": torch.float32,
@@ -56,6 +56,7 @@ def encoder_in_precision(encoder: ImageEncoderViT, dtype: torch.dtype) -> ImageE
         return encoder
     converted = copy.deepcopy(encoder).eval()
     for block in converted.blocks:
+        assert isinstance(block, Block)
         for linear in (block.attn.qkv, block.attn.proj, block.mlp.lin1, block.mlp.lin2):
             linear.to(dtype)
     for param in converted.parameters():

@@ -43,10 +43,11 @@ def encode(encoder: ImageEncoderViT, x: torch.Tensor) -> torch.Tensor:
     img_size / patch_size, img_size / patch_size) features."""
     # The blocks' products run in the dtype of their linear weights (fp32, or bf16/fp16 from
     # engine.precision.encoder_in_precision); the residual stream and the norms stay fp32.
-    dtype = encoder.blocks[0].attn.qkv.weight.dtype
+    blocks = [block for block in encoder.blocks if isinstance(block, Block)]
+    assert len(blocks) == len(encoder.blocks)
+    dtype = blocks[0].attn.qkv.weight.dtype
     x = encoder.patch_embed(x) + encoder.pos_embed
-    for block in encoder.blocks:
-        assert isinstance(block, Block)
+    for block in blocks:
         x = _block(block, x, dtype)
     return encoder.neck(x.permute(0, 3, 1, 2))
 
