@@ -65,6 +65,36 @@ class Dataset(models.Model):
         return self.name
 
 
+class Label(models.Model):
+    """A class name a dataset's masks may carry (COCO's category). A mask has one label or none:
+    class-agnostic masks, as in SA-1B, stay the default. ``external_id`` is the category id of the
+    COCO file it came from, written back on export."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, default="#1f77b4", help_text="#rrggbb")
+    supercategory = models.CharField(max_length=100, blank=True)
+    external_id = models.BigIntegerField(
+        null=True, blank=True, help_text="category id in the source COCO file"
+    )
+    position = models.PositiveIntegerField(default=0, help_text="order in pickers; digit key")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="label_unique_name"),
+            models.UniqueConstraint(
+                fields=["dataset", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="label_unique_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} in dataset {self.dataset_id}"
+
+
 class DatasetMembership(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
@@ -114,6 +144,9 @@ class Image(models.Model):
     encoder_key = models.CharField(
         max_length=128, blank=True, help_text="encoder key the embedding status refers to"
     )
+    external_id = models.BigIntegerField(
+        null=True, blank=True, help_text="image id in the source COCO file"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,7 +155,14 @@ class Image(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dataset", "sha256"], name="image_unique_hash"),
         ]
-        indexes = [models.Index(fields=["dataset", "stage", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["dataset", "stage", "status", "created_at"]),
+            models.Index(
+                fields=["dataset", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="image_external_id_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.width}x{self.height})"
@@ -188,6 +228,13 @@ class Mask(models.Model):
     )
     seconds_spent = models.FloatField(default=0.0)
     client_id = models.UUIDField(null=True, blank=True)
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="masks"
+    )
+    iscrowd = models.BooleanField(default=False, help_text="COCO crowd region")
+    external_id = models.BigIntegerField(
+        null=True, blank=True, help_text="annotation id in the source COCO file"
+    )
     version = models.PositiveIntegerField(
         default=1, help_text="raised by every change; an edit naming an older version is refused"
     )
@@ -210,6 +257,12 @@ class Mask(models.Model):
             models.UniqueConstraint(fields=["image", "client_id"], name="mask_unique_client_id"),
             models.CheckConstraint(
                 condition=models.Q(seconds_spent__gte=0), name="mask_seconds_not_negative"
+            ),
+        ]
+        indexes = [
+            # Per-label counts read only labelled masks; stage-3 masks stay unlabelled.
+            models.Index(
+                fields=["label"], condition=models.Q(label__isnull=False), name="mask_label_idx"
             ),
         ]
 
