@@ -295,6 +295,8 @@ class MaskSerializer(serializers.ModelSerializer):
             "seconds_spent",
             "client_id",
             "prompt",
+            "label",
+            "iscrowd",
             "version",
             "review",
             "reviewed_by",
@@ -323,6 +325,9 @@ class MaskCreateSerializer(serializers.Serializer):
     )
     crop_box = box_field()
     prompt = PromptSerializer(required=False, allow_null=True)
+    label = id_field(
+        required=False, allow_null=True, help_text="a label of the image's dataset; null: none"
+    )
 
 
 class MaskUpdateSerializer(serializers.Serializer):
@@ -335,6 +340,11 @@ class MaskUpdateSerializer(serializers.Serializer):
     rle = serializers.JSONField(required=False)
     seconds_spent = FiniteFloatField(min_value=0, max_value=MAX_SECONDS, required=False)
     prompt = PromptSerializer(required=False)
+    label = id_field(
+        required=False,
+        allow_null=True,
+        help_text="a label of the mask's dataset, or null to remove it; left out: unchanged",
+    )
 
 
 class MaskKeepSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from annotation.api.views.exports import (
     ExportViewSet,
 )
 from annotation.api.views.images import ImageViewSet
+from annotation.api.views.labels import DatasetLabelsView, DatasetLabelView
 from annotation.api.views.masks import MaskViewSet
 from annotation.api.views.prefetch import PrepareImageView, UpcomingImagesView
 from annotation.api.views.sessions import SessionViewSet
@@ -51,6 +52,12 @@ urlpatterns = [
         "datasets/<int:dataset_id>/annotation-imports/",
         DatasetAnnotationImportView.as_view(),
         name="dataset-annotation-imports",
+    ),
+    path("datasets/<int:dataset_id>/labels/", DatasetLabelsView.as_view(), name="dataset-labels"),
+    path(
+        "datasets/<int:dataset_id>/labels/<int:label_id>/",
+        DatasetLabelView.as_view(),
+        name="dataset-label",
     ),
     path("datasets/<int:dataset_id>/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path(

@@ -21,6 +21,7 @@ from annotation.models import (
     PrefillReview,
 )
 from annotation.services.errors import Conflict, InvalidInput
+from annotation.services.labels import KEEP, label_for_mask
 from annotation.services.prompts import check_prompts
 from engine import rle as rle_codec
 from registry.active import get_active_version
@@ -44,12 +45,14 @@ def accept_mask(
     point_coords: list[list[float]] | None = None,
     crop_box: list[float] | None = None,
     prompt: dict[str, Any] | None = None,
+    label: int | None = None,
 ) -> tuple[Mask, bool]:
     """Store a mask on ``image``; returns (mask, created).
 
     With a ``client_id`` already used on this image (a double submission or a retry after a
     network error) the existing mask is returned and nothing is written. Who may create a mask
-    of ``source`` is the view's check (access.require_mask_source).
+    of ``source`` is the view's check (access.require_mask_source). ``label`` is the id of a
+    label of the image's dataset (labels.label_for_mask), None for a class-agnostic mask.
     """
     existing = mask_with_client_id(image, client_id)
     if existing is not None:
@@ -66,6 +69,7 @@ def accept_mask(
     if prompt is not None:
         _check_prompt(image, prompt)
     _check_model_outputs(image, point_coords, crop_box)
+    chosen_label = label_for_mask(image.dataset, label) if label is not None else None
     try:
         with transaction.atomic():
             mask = Mask.objects.create(
@@ -84,6 +88,7 @@ def accept_mask(
                 session=session,
                 seconds_spent=seconds_spent,
                 client_id=client_id,
+                label=chosen_label,
             )
             if prompt is not None:
                 MaskPrompt.objects.create(mask=mask, **_prompt_fields(prompt))
@@ -114,12 +119,16 @@ def update_mask(
     rle: Any = None,
     seconds_spent: float | None = None,
     prompt: dict[str, Any] | None = None,
+    label: Any = KEEP,
 ) -> Mask:
     """Correct a mask (the view has checked ``user`` may: access.require_mask_editor; a
     pre-filled mask records them as its reviewer). ``expected_version`` is the version the editor
     started from: if someone changed the mask since, the edit is refused with 409 (optimistic
-    concurrency), so nobody overwrites an edit they never saw."""
+    concurrency), so nobody overwrites an edit they never saw. ``label``: a label id of the
+    mask's dataset, None to remove the label, KEEP (the default) to leave it."""
     changes: dict[str, Any] = {}
+    if label is not KEEP:
+        changes["label"] = label_for_mask(mask.image.dataset, label)
     if rle is not None:
         changes["rle"], changes["bbox"], changes["area"] = _geometry(mask.image, rle)
         if mask.source == MaskSource.PREFILLED:

@@ -9,7 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.api import serializers as s
-from annotation.api.base import ServiceErrorMixin, choice_param, get_visible, id_param
+from annotation.api.base import (
+    ServiceErrorMixin,
+    choice_param,
+    get_visible,
+    id_param,
+    number_param,
+)
 from annotation.api.schema import error_responses
 from annotation.models import AnnotatorSession, MaskSource
 from annotation.services import access, masks
@@ -28,6 +34,12 @@ MAX_VERSION = 2**31 - 1
         OpenApiParameter("image", int),
         OpenApiParameter("dataset", int),
         OpenApiParameter("source", str, enum=MaskSource.values),
+        OpenApiParameter(
+            "label",
+            str,
+            pattern=r"^([1-9][0-9]*|none)$",
+            description="a label id: only masks with that label; 'none': only unlabelled masks",
+        ),
     ]
 )
 class MaskViewSet(
@@ -50,12 +62,17 @@ class MaskViewSet(
         params = self.request.query_params
         image, dataset = id_param(params, "image"), id_param(params, "dataset")
         source = choice_param(params, "source", MaskSource.values)
+        label = label_param(params)
         if image is not None:
             queryset = queryset.filter(image_id=image)
         if dataset is not None:
             queryset = queryset.filter(image__dataset_id=dataset)
         if source is not None:
             queryset = queryset.filter(source=source)
+        if label == "none":
+            queryset = queryset.filter(label__isnull=True)
+        elif label is not None:
+            queryset = queryset.filter(label_id=label)
         return queryset.order_by("pk")
 
     @extend_schema(
@@ -143,6 +160,13 @@ class MaskViewSet(
         access.require_mask_editor(request.user, mask, "delete")
         masks.delete_mask(mask, expected_version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def label_param(params) -> int | str | None:
+    """``?label=``: a label id, or "none" for unlabelled masks (400 for anything else)."""
+    if params.get("label") == "none":
+        return "none"
+    return number_param(params, "label", minimum=1, what="a label id or 'none'")
 
 
 def _query_version(request: Request) -> int | None:
