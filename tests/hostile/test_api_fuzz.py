@@ -51,7 +51,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from annotation.models import AutomaticPass, Export, ImportJob, Mask, Role, Stage
+from annotation.models import AutomaticPass, Export, ImportJob, Label, Mask, Role, Stage
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
 from annotation.services.image_holds import claim_next_image
@@ -80,7 +80,12 @@ PASSWORD = "pw-for-tests"
 # each call (about half a second) and takes nothing but ?format= and ?lang=.
 EXAMPLES_FOR = {"GET /api/schema/": 3}
 # The resource a path parameter names: "{id}" is the first path segment's own.
-PATH_RESOURCES = {"dataset_id": "datasets", "image_id": "images", "user_id": "users"}
+PATH_RESOURCES = {
+    "dataset_id": "datasets",
+    "image_id": "images",
+    "user_id": "users",
+    "label_id": "labels",
+}
 # Integers at the edges of what the database stores (signed 32- and 64-bit), and past them.
 EDGE_INTEGERS = [0, -1, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 2**64, 10**30]
 # Query parameters that are numbers without naming an object.
@@ -94,6 +99,7 @@ ID_FIELDS = {
     "session": "sessions",
     "model_version": "model-versions",
     "user": "users",
+    "label": "labels",
 }
 
 
@@ -195,6 +201,8 @@ def world(isolated_storage, tiny_model):
     )
     other_mask = factories.add_mask(images[1], source="automatic", model_version=tiny_model)
     hidden_mask = factories.add_mask(hidden)
+    label = Label.objects.create(dataset=dataset, name="cat", color="#ff8800")
+    hidden_label = Label.objects.create(dataset=other, name="dog")
     session, _ = start_session(held, annotator)
     child = factories.child_version(tiny_model, round=1)
     job = ImportJob.objects.create(dataset=dataset, path="/nonexistent", created_by=staff)
@@ -227,6 +235,7 @@ def world(isolated_storage, tiny_model):
             "model-versions": [tiny_model.pk, child.pk],
             "training-rounds": [training_round.pk],
             "users": [annotator.pk, admin.pk, outsider.pk],
+            "labels": [label.pk, hidden_label.pk],
         },
         "values": {
             "username": ["annie", "dana", "otto"],

@@ -21,10 +21,11 @@ export const savedMaskActions = {
     const cached = this.maskLogits.get(id);
     this.masks.editingId = id;
     this.editor.load(mask.rle, {
-      editing: { id, version: mask.version, seconds: mask.seconds_spent, source: mask.source },
+      editing: { id, version: mask.version, seconds: mask.seconds_spent, source: mask.source, label: mask.label },
       prompt: mask.source === "prefilled" ? null : mask.prompt,
       logitsId: cached && cached.version === mask.version ? cached.logitsId : null,
     });
+    this.labels.startEditing(mask.label);
     this.masks.renderList();
     this.status(`Editing mask #${id}: click, box, brush or erase, then Enter saves it.`);
   },
@@ -168,6 +169,7 @@ export const wholeImageActions = {
         prompt: { points: mask.point_coords, labels: mask.point_coords.map(() => 1) },
       };
       if (this.session.session) body.session = this.session.session.id;
+      if (this.labels.current !== null) body.label = this.labels.current;
       this.saves.create(body);
     }
     this.proposals.clear();

@@ -282,6 +282,23 @@ export function wireControls(app) {
     } else if (act === "edit") app.editMask(id);
     else if (act === "delete") app.deleteMask(id);
     else if (act === "keep") app.keepMask(id);
-    else app.masks.select(id, event.shiftKey || event.ctrlKey || event.metaKey);
+    else if (act !== "label") app.masks.select(id, event.shiftKey || event.ctrlKey || event.metaKey);
+  });
+  // A row's label <select>; then the keys go back to the image (a focused select takes them).
+  $("mask-list").addEventListener("change", (event) => {
+    const item = event.target.closest("li[data-id]");
+    if (!item || event.target.dataset.act !== "label") return;
+    app.relabel(Number(item.dataset.id), event.target.value === "" ? null : Number(event.target.value));
+    app.canvas.focus();
+  });
+  $("label-filter").addEventListener("change", (event) => {
+    app.labels.setFilter(event.target.value);
+    app.canvas.focus();
+  });
+  $("label-choices").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-label-id]");
+    if (!button) return;
+    app.chooseLabel(button.dataset.labelId === "" ? null : Number(button.dataset.labelId));
+    app.canvas.focus();
   });
 }

@@ -8,6 +8,7 @@ import { CanvasController } from "./canvas.js";
 import { ObjectEditor } from "./editor.js";
 import { Proposals } from "./everything.js";
 import { HoverPreview } from "./hover.js";
+import { LabelSet } from "./labels.js";
 import { MaskLayer, STYLES } from "./layers.js";
 import { MaskStore } from "./masks.js";
 import { renderCandidates, renderCurrent, renderPanels, renderPending, renderSummary } from "./panels.js";
@@ -70,7 +71,20 @@ class App {
       layer: new MaskLayer(config.width, config.height, STYLES.hover),
       onChange: () => this.canvasView.render(),
     });
-    this.masks = new MaskStore({ api, imageId: this.imageId, me: config.user, listElement: $("mask-list"), onChange: update });
+    // New or changed labels recolour the masks; a filter change only lists and draws fewer.
+    this.labels = new LabelSet({
+      api,
+      datasetId: config.datasetId,
+      onChange: (what) => (what === "colours" ? this.masks.restyle() : this.masks.changed()),
+    });
+    this.masks = new MaskStore({
+      api,
+      imageId: this.imageId,
+      me: config.user,
+      labels: this.labels,
+      listElement: $("mask-list"),
+      onChange: update,
+    });
     this.saves = new SaveQueue({
       api,
       imageId: this.imageId,
@@ -102,6 +116,7 @@ class App {
     await Promise.all([
       loaded,
       this.masks.load(),
+      this.labels.load().catch((e) => this.status(`The labels could not be loaded: ${e.message}`, "error")),
       this.session.start().catch((e) => this.status(`Session not started: ${e.message}`, "error")),
       this.lifecycle.loadModel(),
       this.refreshToday(),
@@ -112,7 +127,10 @@ class App {
     this.lifecycle.watch();
     setInterval(() => this.tick(), 250);
     setInterval(() => this.masks.load().catch(() => {}), MASK_REFRESH_MS);
-    window.addEventListener("focus", () => this.masks.load().catch(() => {}));
+    window.addEventListener("focus", () => {
+      this.masks.load().catch(() => {});
+      this.labels.load().catch(() => {});
+    });
     document.body.dataset.ready = "1";
     this.update();
   }
@@ -120,6 +138,7 @@ class App {
   // --- state shown ------------------------------------------------------------------------------
 
   update() {
+    if (this.masks.editingId === null) this.labels.stopEditing();
     renderCandidates(this);
     renderCurrent(this);
     renderPanels(this);
@@ -297,6 +316,7 @@ class App {
     if (taken.editing) {
       const body = { version: taken.editing.version, rle: taken.rle, seconds_spent: taken.editing.seconds + taken.seconds };
       if (taken.prompt) body.prompt = taken.prompt;
+      if (this.labels.current !== taken.editing.label) body.label = this.labels.current;
       this.masks.editingId = null;
       this.saves.update(taken.editing.id, body);
     } else {
@@ -309,6 +329,7 @@ class App {
       };
       if (this.session.session) body.session = this.session.session.id;
       if (taken.prompt) body.prompt = taken.prompt;
+      if (this.labels.current !== null) body.label = this.labels.current;
       if (taken.predictedIou !== null) body.predicted_iou = taken.predictedIou;
       if (taken.stability !== null) body.stability_score = taken.stability;
       if (taken.pointCoords) body.point_coords = taken.pointCoords;
@@ -320,6 +341,15 @@ class App {
 
   saved(mask, item) {
     this.masks.upsert(mask);
+    if (item.kind === "update" && !item.body.rle) {
+      // A new label only: the pixels, and so the model's logits of them, are unchanged.
+      const cached = this.maskLogits.get(mask.id);
+      if (cached) cached.version = mask.version;
+      const label = this.labels.get(mask.label);
+      this.status(`Mask #${mask.id}: ${label ? `label ${label.name}` : "no label"}.`, "ok");
+      this.lifecycle.broadcast("changed");
+      return;
+    }
     const logitsKey = item.kind === "create" ? item.body.client_id : `edit-${mask.id}`;
     const logitsId = this.savingLogits.get(logitsKey);
     this.savingLogits.delete(logitsKey);
@@ -343,6 +373,49 @@ class App {
 
   done() {
     this.lifecycle.finish(false);
+  }
+
+  // --- labels -----------------------------------------------------------------------------------
+
+  /** Shift+digit: label ``position`` of the list (0: no label) for the current mask and the next
+   *  ones; with no mask in the making and saved masks selected, for those masks instead. */
+  pickLabel(position) {
+    if (!this.labels.any) {
+      this.status("This dataset has no labels: its masks are class-agnostic.");
+      return;
+    }
+    const label = position === 0 ? null : this.labels.atPosition(position);
+    if (label === undefined) {
+      this.status(`There is no label ${position}: the dataset has ${this.labels.labels.length}.`);
+      return;
+    }
+    const id = label ? label.id : null;
+    const selected = this.masks.selected();
+    if (this.editor.isEmpty() && this.masks.editingId === null && selected.length) {
+      for (const entry of selected) this.relabel(entry.mask.id, id);
+      return;
+    }
+    this.chooseLabel(id);
+  }
+
+  /** The picker's choice: the current mask's label, remembered for the next masks. */
+  chooseLabel(id) {
+    this.labels.choose(id);
+    const label = this.labels.get(id);
+    this.status(label ? `Label: ${label.name} (for this mask and the next ones).` : "No label: the masks are class-agnostic.");
+  }
+
+  /** Changes a saved mask's label (PATCH with the version this page has, through the save
+   *  queue: retried when offline, a 409 reported if someone changed the mask meanwhile). */
+  relabel(id, labelId) {
+    const entry = this.masks.get(id);
+    if (!entry || entry.mask.label === labelId) return;
+    if (this.saves.items.some((item) => item.maskId === id)) {
+      this.status(`Mask #${id} is still being saved: change its label once it is.`);
+      this.masks.renderList();
+      return;
+    }
+    this.saves.update(id, { version: entry.mask.version, label: labelId });
   }
 }
 

@@ -1,6 +1,7 @@
 // The image's saved masks: kept in sync with the server (another tab or another annotator may
 // add, change or delete them), drawn as cropped layers, listed in the sidebar where each can be
-// selected, hidden, re-edited, deleted and, when the model pre-filled it, kept. The page's
+// selected, hidden, re-edited, relabelled, deleted and, when the model pre-filled it, kept; with
+// a label filter, only the masks with that label are listed and drawn. The page's
 // figures (masks on this image, yours, seconds per mask) are counted from this list, the
 // server's, so they always agree with it.
 //
@@ -11,22 +12,29 @@
 
 import { listAll } from "./api.js";
 import { cropLayer, paletteColour, STYLES } from "./layers.js";
+import { labelChip } from "./labels.js";
 import { decodeCrop } from "./rle.js";
 
 export function isUnreviewedPrefill(mask) {
   return mask.source === "prefilled" && !mask.review;
 }
 
-function styleFor(mask, selected) {
+/** A mask's colour: its label's, else one of the palette by id. */
+function colourOf(mask, labels) {
+  return labels.colour(mask.label) || paletteColour(mask.id);
+}
+
+function styleFor(mask, selected, labels) {
   if (isUnreviewedPrefill(mask)) {
     return selected ? { ...STYLES.prefilled, fill: 150 } : STYLES.prefilled;
   }
-  return { ...(selected ? STYLES.selected : STYLES.saved), rgb: paletteColour(mask.id) };
+  return { ...(selected ? STYLES.selected : STYLES.saved), rgb: colourOf(mask, labels) };
 }
 
 export class MaskStore {
-  constructor({ api, imageId, me, listElement, onChange }) {
+  constructor({ api, imageId, me, labels, listElement, onChange }) {
     this.api = api;
+    this.labels = labels;
     this.imageId = imageId;
     this.me = me;
     this.list = listElement;
@@ -76,10 +84,18 @@ export class MaskStore {
     const previous = this.entries.get(mask.id);
     const selected = previous ? previous.selected : false;
     const entry = { mask, stamp, selected, hidden: previous ? previous.hidden : false, crop: decodeCrop(mask.rle) };
-    entry.layer = cropLayer(entry.crop, styleFor(mask, selected));
+    entry.layer = cropLayer(entry.crop, styleFor(mask, selected, this.labels));
     this.entries.set(mask.id, entry);
     if (notify) this.changed();
     return entry;
+  }
+
+  /** Draws every mask again (the labels' colours changed). */
+  restyle() {
+    for (const entry of this.entries.values()) {
+      entry.layer = cropLayer(entry.crop, styleFor(entry.mask, entry.selected, this.labels));
+    }
+    this.changed();
   }
 
   /** The mask is gone from the server: forget it. */
@@ -137,12 +153,17 @@ export class MaskStore {
     return this.entries.get(id);
   }
 
+  /** How many masks the label filter lets through. */
+  shownCount() {
+    return [...this.entries.values()].filter((entry) => this.labels.shows(entry.mask)).length;
+  }
+
   select(id, additive) {
     for (const [key, entry] of this.entries) {
       const wanted = key === id ? !(additive && entry.selected) : additive ? entry.selected : false;
       if (wanted !== entry.selected) {
         entry.selected = wanted;
-        entry.layer = cropLayer(entry.crop, styleFor(entry.mask, wanted));
+        entry.layer = cropLayer(entry.crop, styleFor(entry.mask, wanted, this.labels));
       }
     }
     this.changed();
@@ -152,7 +173,7 @@ export class MaskStore {
     for (const entry of this.entries.values()) {
       if (entry.selected) {
         entry.selected = false;
-        entry.layer = cropLayer(entry.crop, styleFor(entry.mask, false));
+        entry.layer = cropLayer(entry.crop, styleFor(entry.mask, false, this.labels));
       }
     }
     this.changed();
@@ -176,7 +197,9 @@ export class MaskStore {
 
   visible() {
     if (this.allHidden) return [];
-    return [...this.entries.values()].filter((e) => !e.hidden && e.layer && e.mask.id !== this.editingId);
+    return [...this.entries.values()].filter(
+      (e) => !e.hidden && e.layer && e.mask.id !== this.editingId && this.labels.shows(e.mask),
+    );
   }
 
   prefillCounts() {
@@ -204,6 +227,7 @@ export class MaskStore {
     const items = [];
     for (const entry of [...this.entries.values()].sort((a, b) => a.mask.id - b.mask.id)) {
       const { mask } = entry;
+      if (!this.labels.shows(mask)) continue;
       const li = document.createElement("li");
       li.dataset.id = mask.id;
       li.className = [
@@ -215,16 +239,18 @@ export class MaskStore {
       ].join(" ");
       const swatch = document.createElement("span");
       swatch.className = "swatch";
-      const rgb = isUnreviewedPrefill(mask) ? STYLES.prefilled.rgb : paletteColour(mask.id);
+      const rgb = isUnreviewedPrefill(mask) ? STYLES.prefilled.rgb : colourOf(mask, this.labels);
       swatch.style.background = `rgb(${rgb.join(",")})`;
       const label = document.createElement("span");
       label.className = "label";
       const seconds = mask.seconds_spent ? ` · ${mask.seconds_spent.toFixed(1)} s` : "";
       const review = mask.source === "prefilled" ? ` · ${mask.review || "to review"}` : "";
       label.textContent = `#${mask.id} ${mask.source.replace("_", "-")}${review} · ${this.describeAuthor(mask)} · ${mask.area} px${seconds}`;
+      if (this.labels.any) label.prepend(labelChip(this.labels.describe(mask.label)), " ");
       const actions = document.createElement("span");
       actions.className = "actions";
       li.append(swatch, label, actions);
+      if (this.labels.any) actions.append(this.labelSelect(mask));
       const buttons = [["hide", entry.hidden ? "Show" : "Hide"]];
       if (isUnreviewedPrefill(mask)) buttons.push(["keep", "Keep"], ["edit", "Fix"]);
       else buttons.push(["edit", "Edit"]);
@@ -239,5 +265,17 @@ export class MaskStore {
       items.push(li);
     }
     this.list.replaceChildren(...items);
+  }
+
+  /** The row's control changing the mask's label (mask-list "change" events, lifecycle.js). */
+  labelSelect(mask) {
+    const select = document.createElement("select");
+    select.className = "label-select";
+    select.dataset.act = "label";
+    select.title = `label of mask #${mask.id}`;
+    select.setAttribute("aria-label", select.title);
+    select.append(...this.labels.options([["", "no label"]]));
+    select.value = mask.label === null ? "" : String(mask.label);
+    return select;
   }
 }

@@ -94,7 +94,8 @@ export function renderPending(app) {
 
 export function renderPanels(app) {
   const count = app.masks.entries.size;
-  $("mask-count").textContent = `(${count})`;
+  const shown = app.masks.shownCount();
+  $("mask-count").textContent = shown === count ? `(${count})` : `(${shown} of ${count})`;
   $("toggle-masks").textContent = app.masks.allHidden ? "Show all" : "Hide all";
 
   const prefill = app.masks.prefillCounts();

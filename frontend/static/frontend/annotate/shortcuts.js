@@ -13,6 +13,10 @@ export const SHORTCUTS = [
   { keys: "drag", what: "draw a box around the object" },
   { keys: "C or Tab (on the image)", what: "cycle the candidate masks (whole / part / sub-part)", match: (e) => (e.key === "c" || (e.key === "Tab" && onCanvas(e))) && !ctrl(e), run: (a) => a.editor.cycle() },
   { keys: "1 2 3", what: "choose the whole, the part or the sub-part (candidates by size)", match: (e) => ["1", "2", "3"].includes(e.key) && !ctrl(e), run: (a, e) => a.editor.chooseRank(Number(e.key) - 1) },
+  // Labels match the physical key (e.code): Shift+1 types "!" on one layout and "1" on another.
+  // After 1 2 3, so that a layout whose digits need Shift keeps choosing candidates with them.
+  { keys: "Shift+1 … Shift+9", what: "label 1 to 9 of the list for this mask and the next ones (with no mask in the making: for the selected saved masks)", match: (e) => e.shiftKey && !ctrl(e) && /^Digit[1-9]$/.test(e.code), run: (a, e) => a.pickLabel(Number(e.code.slice(5))) },
+  { keys: "Shift+0", what: "no label (class-agnostic), likewise", match: (e) => e.shiftKey && !ctrl(e) && e.code === "Digit0", run: (a) => a.pickLabel(0) },
   { keys: "P", what: "points and box tool", match: (e) => e.key === "p" && !ctrl(e), run: (a) => a.setTool("prompt") },
   { keys: "B", what: "brush (right button erases)", match: (e) => e.key === "b" && !ctrl(e), run: (a) => a.setTool("brush") },
   { keys: "E", what: "eraser", match: (e) => e.key === "e" && !ctrl(e), run: (a) => a.setTool("eraser") },
