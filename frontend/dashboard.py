@@ -21,8 +21,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from annotation.api.export_serializers import ExportSerializer
+from annotation.api.label_serializers import LabelSerializer
 from annotation.models import AutomaticPass, Dataset, Export, ImageStatus, MaskSource, Stage
 from annotation.services.automatic_config import PRESETS, resolve_config
+from annotation.services.labels import dataset_labels
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 from annotation.services.stats import (
     HELDOUT_COLUMNS,
@@ -63,7 +65,9 @@ def dataset_dashboard(request: HttpRequest, dataset_id: int) -> HttpResponse:
             "preview": reverse("dataset-automatic-pass-preview", args=[dataset.pk]),
             "move": reverse("dataset-change-stage", args=[dataset.pk]),
             "rounds": reverse("traininground-list"),
+            "labels": reverse("dataset-labels", args=[dataset.pk]),
         },
+        "labels": LabelSerializer(dataset_labels(dataset), many=True).data,
         "presets": {
             name: {kind: _thresholds(kind, name) for kind in AutomaticPass.Kind.values}
             for name in PRESETS

@@ -48,12 +48,14 @@ def test_members_list_the_labels_in_picker_order(annotator_client, dataset, car)
 def test_outsiders_do_not_see_a_dataset_s_labels(outsider_client, anon_client, dataset, car):
     assert outsider_client.get(labels_url(dataset)).status_code == 404
     assert outsider_client.get(labels_url(dataset, car)).status_code == 404
-    assert outsider_client.post(labels_url(dataset), {"name": "x"}, format="json").status_code == 404
+    added = outsider_client.post(labels_url(dataset), {"name": "x"}, format="json")
+    assert added.status_code == 404
     assert anon_client.get(labels_url(dataset)).status_code in (401, 403)
 
 
 def test_annotators_cannot_change_the_label_set(annotator_client, dataset, car):
-    assert annotator_client.post(labels_url(dataset), {"name": "x"}, format="json").status_code == 403
+    added = annotator_client.post(labels_url(dataset), {"name": "x"}, format="json")
+    assert added.status_code == 403
     patched = annotator_client.patch(labels_url(dataset, car), {"name": "y"}, format="json")
     assert patched.status_code == 403
     assert annotator_client.delete(labels_url(dataset, car)).status_code == 403

@@ -1,5 +1,5 @@
-// What the annotator does to saved masks and to the whole image, as methods mixed into the
-// annotation page's App (main.js): `this` is the app.
+// What the annotator does to saved masks, to the whole image and with labels, as methods mixed
+// into the annotation page's App (main.js): `this` is the app.
 
 import { api } from "./api.js";
 import { cropOf, downloadCutout, unionCrop } from "./cutout.js";
@@ -188,5 +188,49 @@ export const wholeImageActions = {
     const base = this.config.imageName.replace(/\.[^.]+$/, "");
     downloadCutout(this.image, crop, `${base}-cutout.png`);
     this.status(`Cut-out of ${crops.length} mask(s) downloaded.`, "ok");
+  },
+};
+
+/** Labels: the picker's choice and Shift+digit, and a saved mask's label (methods of the App). */
+export const labelActions = {
+  /** Shift+digit: label ``position`` of the list (0: no label) for the current mask and the next
+   *  ones; with no mask in the making and saved masks selected, for those masks instead. */
+  pickLabel(position) {
+    if (!this.labels.any) {
+      this.status("This dataset has no labels: its masks are class-agnostic.");
+      return;
+    }
+    const label = position === 0 ? null : this.labels.atPosition(position);
+    if (label === undefined) {
+      this.status(`There is no label ${position}: the dataset has ${this.labels.labels.length}.`);
+      return;
+    }
+    const id = label ? label.id : null;
+    const selected = this.masks.selected();
+    if (this.editor.isEmpty() && this.masks.editingId === null && selected.length) {
+      for (const entry of selected) this.relabel(entry.mask.id, id);
+      return;
+    }
+    this.chooseLabel(id);
+  },
+
+  /** The picker's choice: the current mask's label, remembered for the next masks. */
+  chooseLabel(id) {
+    this.labels.choose(id);
+    const label = this.labels.get(id);
+    this.status(label ? `Label: ${label.name} (for this mask and the next ones).` : "No label: the masks are class-agnostic.");
+  },
+
+  /** Changes a saved mask's label (PATCH with the version this page has, through the save
+   *  queue: retried when offline, a 409 reported if someone changed the mask meanwhile). */
+  relabel(id, labelId) {
+    const entry = this.masks.get(id);
+    if (!entry || entry.mask.label === labelId) return;
+    if (this.saves.items.some((item) => item.maskId === id)) {
+      this.status(`Mask #${id} is still being saved: change its label once it is.`);
+      this.masks.renderList();
+      return;
+    }
+    this.saves.update(id, { version: entry.mask.version, label: labelId });
   },
 };

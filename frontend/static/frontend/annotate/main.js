@@ -2,7 +2,7 @@
 // panels together, and talks to the REST API. `window.sade` exposes the app to the browser
 // tests and the click benchmark (positions, state, timings).
 
-import { savedMaskActions, wholeImageActions } from "./actions.js";
+import { labelActions, savedMaskActions, wholeImageActions } from "./actions.js";
 import { api } from "./api.js";
 import { CanvasController } from "./canvas.js";
 import { ObjectEditor } from "./editor.js";
@@ -374,52 +374,9 @@ class App {
   done() {
     this.lifecycle.finish(false);
   }
-
-  // --- labels -----------------------------------------------------------------------------------
-
-  /** Shift+digit: label ``position`` of the list (0: no label) for the current mask and the next
-   *  ones; with no mask in the making and saved masks selected, for those masks instead. */
-  pickLabel(position) {
-    if (!this.labels.any) {
-      this.status("This dataset has no labels: its masks are class-agnostic.");
-      return;
-    }
-    const label = position === 0 ? null : this.labels.atPosition(position);
-    if (label === undefined) {
-      this.status(`There is no label ${position}: the dataset has ${this.labels.labels.length}.`);
-      return;
-    }
-    const id = label ? label.id : null;
-    const selected = this.masks.selected();
-    if (this.editor.isEmpty() && this.masks.editingId === null && selected.length) {
-      for (const entry of selected) this.relabel(entry.mask.id, id);
-      return;
-    }
-    this.chooseLabel(id);
-  }
-
-  /** The picker's choice: the current mask's label, remembered for the next masks. */
-  chooseLabel(id) {
-    this.labels.choose(id);
-    const label = this.labels.get(id);
-    this.status(label ? `Label: ${label.name} (for this mask and the next ones).` : "No label: the masks are class-agnostic.");
-  }
-
-  /** Changes a saved mask's label (PATCH with the version this page has, through the save
-   *  queue: retried when offline, a 409 reported if someone changed the mask meanwhile). */
-  relabel(id, labelId) {
-    const entry = this.masks.get(id);
-    if (!entry || entry.mask.label === labelId) return;
-    if (this.saves.items.some((item) => item.maskId === id)) {
-      this.status(`Mask #${id} is still being saved: change its label once it is.`);
-      this.masks.renderList();
-      return;
-    }
-    this.saves.update(id, { version: entry.mask.version, label: labelId });
-  }
 }
 
-Object.assign(App.prototype, savedMaskActions, wholeImageActions);
+Object.assign(App.prototype, savedMaskActions, wholeImageActions, labelActions);
 
 const config = JSON.parse(document.getElementById("annotate-config").textContent);
 const app = new App(config);
