@@ -139,9 +139,20 @@ def test_labels_by_mouse_and_shift_digits_list_filter_and_memory(
     assert active_choice(page).endswith("no label")
     screenshot(page, "relabelled-from-the-list")
 
-    # The label chosen last is remembered on the next image (per dataset, in the browser).
-    page.keyboard.press("Escape")  # nothing selected, no mask in the making
+    # Re-editing a saved mask shows its label in the picker; a key there changes it with the edit.
+    page.locator(f"#mask-list li[data-id='{masks[1].pk}'] button[data-act='edit']").click()
+    assert active_choice(page).endswith("car")
     page.keyboard.press("Shift+Digit2")
+    assert active_choice(page).endswith("person")
+    page.keyboard.press("Enter")
+    wait_label(page, masks[1].pk, person.pk)
+    edited = Mask.objects.get(pk=masks[1].pk)
+    assert (edited.label, edited.version) == (person, 2)
+    assert listed_labels(page) == ["tree", "person", "car", "tree"]
+
+    # The label chosen last (person, in the edit) is remembered on the next image (per dataset,
+    # in the browser).
+    page.keyboard.press("Escape")  # nothing selected, no mask in the making
     assert active_choice(page).endswith("person")
     open_image(page, live_server.url, next_image.pk)
     assert active_choice(page).endswith("person")
