@@ -1,5 +1,6 @@
 """Importing masks made elsewhere: SA-1B folders and tars (images and their JSON; an
-export's ``manifest.json`` and ``sa_images_ids.txt`` are ignored) and COCO instances files
+export's ``meta/manifest.json`` and ``meta/sa_images_ids.txt``, or beside the shards in older
+exports, are ignored) and COCO instances files
 (polygons, RLE compressed or not, crowd regions), as masks with source ``imported``.
 
 - **SA-1B**: each ``<name>.jpg`` (or another image format) with its ``<name>.json``, loose in a
@@ -38,7 +39,7 @@ from annotation.models import Dataset, Image, Mask, MaskSource
 from annotation.services.coco import finite_number, read_coco, segmentation_rle
 from annotation.services.errors import InvalidInput
 from annotation.services.imports import Candidate, import_images
-from annotation.services.sa1b import IDS_FILE, MANIFEST
+from annotation.services.sa1b import IDS_FILE, LEGACY_METADATA, MANIFEST
 from annotation.services.storage import remove_unreferenced_files
 from engine import rle as rle_codec
 
@@ -51,8 +52,8 @@ def max_pixels() -> int:
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-# What our own SA-1B export writes beside the shards: not image data.
-EXPORT_METADATA = (MANIFEST, IDS_FILE)
+# What our own SA-1B export writes beside the shards (now and before): not image data.
+EXPORT_METADATA = (MANIFEST, IDS_FILE, *LEGACY_METADATA)
 CLIENT_ID_NAMESPACE = uuid.UUID("5a1b0000-c0c0-4e5a-9d1b-000000000001")
 
 

@@ -14,8 +14,9 @@ from annotation.services.sa1b import DEFAULT_SHARD_SIZE, export_sa1b
 class Command(BaseCommand):
     help = (
         "Export a dataset's masks in SA-1B's layout into OUT_DIR (which must not exist or be "
-        "empty): tar shards sa_000000.tar, ... of images and per-image JSON, manifest.json and "
-        "sa_images_ids.txt. OUT_DIR appears only once the export is complete."
+        "empty): tar shards sa_000000.tar, ... of images and per-image JSON, and "
+        "meta/manifest.json and meta/sa_images_ids.txt. OUT_DIR appears only once the export "
+        "is complete."
     )
 
     def add_arguments(self, parser) -> None:
