@@ -296,6 +296,11 @@ if SAM_PRECISION == "fp16" and not SAM_DEVICE.startswith("cuda"):
 # pays on the machine at hand (compiling costs a minute or more at each process start).
 SAM_COMPILE = env_bool("SAM_COMPILE", False)
 CHECKPOINT_DIR = env_path("SADE_CHECKPOINT_DIR", DATA_DIR / "checkpoints")
+# `make run` downloads Meta's vit_b checkpoint into CHECKPOINT_DIR and activates it when no
+# SAM_CHECKPOINT is set (deploy/official_model.py); SADE_AUTO_DOWNLOAD=0 keeps the cold start.
+# SADE_CHECKPOINT_URL replaces Meta's download folder (a mirror; tests use a local server).
+AUTO_DOWNLOAD = env_bool("SADE_AUTO_DOWNLOAD", True)
+CHECKPOINT_URL = env_str("SADE_CHECKPOINT_URL", "")
 EMBEDDING_DIR = env_path("SADE_EMBEDDING_DIR", DATA_DIR / "embeddings")
 EMBEDDING_CACHE_MAX_BYTES = env_int("SADE_EMBEDDING_CACHE_MAX_BYTES", 20 * 1024**3)
 
