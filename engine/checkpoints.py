@@ -316,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     dl.add_argument("--base-url", default=DEFAULT_BASE_URL)
     dl.add_argument("--force", action="store_true", help="download even if already present")
+    dl.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: only when stderr is a terminal)",
+    )
     vf = sub.add_parser("verify", help="check a checkpoint file's size and md5")
     vf.add_argument("path", type=Path)
     args = parser.parse_args(argv)
@@ -329,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         return _verify_command(args.path)
     try:
         path = download_checkpoint(
-            args.model_type, args.dir or default_dir(), base_url=args.base_url, force=args.force
+            args.model_type,
+            args.dir or default_dir(),
+            base_url=args.base_url,
+            force=args.force,
+            progress=sys.stderr.isatty() if args.progress is None else args.progress,
         )
     except HostUnreachableError as exc:
         print(f"error: {exc}", file=sys.stderr)
