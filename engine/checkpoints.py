@@ -109,15 +109,6 @@ class _Digests:
         return None
 
 
-def file_md5(path: str | os.PathLike) -> str:
-    """Hex md5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_file(path: str | os.PathLike, spec: CheckpointFile) -> None:
     """Raise CheckpointError unless ``path`` has the size, md5 and sha256 of ``spec``."""
     size = os.path.getsize(path)
