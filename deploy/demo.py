@@ -299,7 +299,9 @@ def describe_model() -> str:
         checkpoint = _shown(directory / "sam_vit_b_01ec64.pth")
         text += [
             textwrap.fill(status["hint"], **wrap),
-            "  To start from Meta's vit_b checkpoint:",
+            "  make run installs Meta's vit_b checkpoint when it can download it"
+            + ("" if settings.AUTO_DOWNLOAD else " (turned off: SADE_AUTO_DOWNLOAD=0)")
+            + "; by hand:",
             f"      {download}",
             f"      SAM_MODEL_TYPE=vit_b SAM_CHECKPOINT={checkpoint} make run",
         ]

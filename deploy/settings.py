@@ -125,6 +125,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # SQLite creates the file but not its folder: without this the first `manage.py migrate`
+    # on a fresh SADE_DATA_DIR fails with "unable to open database file".
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -296,6 +300,11 @@ if SAM_PRECISION == "fp16" and not SAM_DEVICE.startswith("cuda"):
 # pays on the machine at hand (compiling costs a minute or more at each process start).
 SAM_COMPILE = env_bool("SAM_COMPILE", False)
 CHECKPOINT_DIR = env_path("SADE_CHECKPOINT_DIR", DATA_DIR / "checkpoints")
+# `make run` downloads Meta's vit_b checkpoint into CHECKPOINT_DIR and activates it when no
+# SAM_CHECKPOINT is set (deploy/official_model.py); SADE_AUTO_DOWNLOAD=0 keeps the cold start.
+# SADE_CHECKPOINT_URL replaces Meta's download folder (a mirror; tests use a local server).
+AUTO_DOWNLOAD = env_bool("SADE_AUTO_DOWNLOAD", True)
+CHECKPOINT_URL = env_str("SADE_CHECKPOINT_URL", "")
 EMBEDDING_DIR = env_path("SADE_EMBEDDING_DIR", DATA_DIR / "embeddings")
 EMBEDDING_CACHE_MAX_BYTES = env_int("SADE_EMBEDDING_CACHE_MAX_BYTES", 20 * 1024**3)
 

@@ -4,9 +4,12 @@
     python -m engine.checkpoints download vit_b [--dir DIR] [--base-url URL] [--force]
     python -m engine.checkpoints verify PATH
 
-Downloads stream to ``<name>.part``, are checked for size and md5, and only then renamed to
-``<name>``, so a file under its final name is always a complete, verified checkpoint. The
-engine also runs with no checkpoint at all (a cold start); this command is optional.
+Downloads stream to ``<name>.part``, are checked for size, md5 and sha256, and only then renamed
+to ``<name>``, so a file under its final name is always a complete, verified checkpoint. A
+download that breaks off (network, Ctrl-C) keeps its ``.part`` file and the next one resumes
+from there (an HTTP range request; a server that ignores it sends the whole file again); one
+whose content fails its checksum is removed. The engine also runs with no checkpoint at all (a
+cold start); this command is optional.
 """
 
 from __future__ import annotations
@@ -35,19 +38,39 @@ _TIMEOUT_S = 30.0
 
 @dataclass(frozen=True)
 class CheckpointFile:
-    """One released checkpoint: its model type, file name, md5 (hex) and size in bytes."""
+    """One released checkpoint: its model type, file name, md5 and sha256 (hex), size in bytes."""
 
     model_type: str
     filename: str
     md5: str
+    sha256: str
     size: int
 
 
-# The md5 is what each file name's hex suffix abbreviates (sam_vit_b_01ec64 -> md5 01ec64...).
+# The md5 is what each file name's hex suffix abbreviates (sam_vit_b_01ec64 -> md5 01ec64...);
+# the sha256 is the one published beside the same files by the projects that mirror them.
 _TABLE = (
-    CheckpointFile("vit_h", "sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2564550879),
-    CheckpointFile("vit_l", "sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1249524607),
-    CheckpointFile("vit_b", "sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375042383),
+    CheckpointFile(
+        "vit_h",
+        "sam_vit_h_4b8939.pth",
+        "4b8939a88964f0f4ff5f5b2642c598a6",
+        "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+        2564550879,
+    ),
+    CheckpointFile(
+        "vit_l",
+        "sam_vit_l_0b3195.pth",
+        "0b3195507c641ddb6910d2bb5adee89c",
+        "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+        1249524607,
+    ),
+    CheckpointFile(
+        "vit_b",
+        "sam_vit_b_01ec64.pth",
+        "01ec64d29a2fca3f0661936605ae66f8",
+        "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+        375042383,
+    ),
 )
 OFFICIAL_FILES: Mapping[str, CheckpointFile] = MappingProxyType({f.model_type: f for f in _TABLE})
 
@@ -61,23 +84,41 @@ def default_dir() -> Path:
     return Path(os.environ.get("SADE_CHECKPOINT_DIR") or "var/checkpoints")
 
 
-def file_md5(path: str | os.PathLike) -> str:
-    """Hex md5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+class _Digests:
+    """md5 and sha256 of a byte stream, fed in pieces."""
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self.md5.update(chunk)
+        self.sha256.update(chunk)
+
+    def update_from(self, path: Path) -> None:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                self.update(chunk)
+
+    def mismatch(self, spec: CheckpointFile) -> str | None:
+        """What differs from ``spec`` (None: both match)."""
+        for name, digest in (("md5", self.md5), ("sha256", self.sha256)):
+            got, want = digest.hexdigest(), getattr(spec, name)
+            if got != want:
+                return f"{name} {got}, expected {want}"
+        return None
 
 
 def verify_file(path: str | os.PathLike, spec: CheckpointFile) -> None:
-    """Raise CheckpointError unless ``path`` has the size and md5 of ``spec``."""
+    """Raise CheckpointError unless ``path`` has the size, md5 and sha256 of ``spec``."""
     size = os.path.getsize(path)
     if size != spec.size:
         raise CheckpointError(f"{path}: {size} bytes, expected {spec.size} for {spec.filename}")
-    md5 = file_md5(path)
-    if md5 != spec.md5:
-        raise CheckpointError(f"{path}: md5 {md5}, expected {spec.md5} for {spec.filename}")
+    digests = _Digests()
+    digests.update_from(Path(path))
+    mismatch = digests.mismatch(spec)
+    if mismatch is not None:
+        raise CheckpointError(f"{path}: {mismatch} for {spec.filename}")
 
 
 def _unreachable(url: str, dest: Path, reason: object) -> HostUnreachableError:
@@ -103,10 +144,12 @@ def download_checkpoint(
 ) -> Path:
     """Download one checkpoint into ``dest_dir`` and return its verified path.
 
-    A file already there that verifies is kept (no download) unless ``force``.
+    A file already there that verifies is kept (no download) unless ``force``. A ``.part``
+    file left by a download that broke off is resumed (``force`` starts over).
     Raises:
-        CheckpointError: unknown model type, HTTP error, or size/md5 mismatch (nothing is
-            left behind: neither the final file nor the ``.part`` file).
+        CheckpointError: unknown model type, HTTP error, a download that broke off (its
+            ``.part`` file is kept for the next try), or content that fails the size or
+            checksum check (removed: neither the final file nor the ``.part`` file is left).
         HostUnreachableError: the host could not be reached; the message says how to copy the
             file in by hand.
     """
@@ -125,35 +168,97 @@ def download_checkpoint(
     url = base_url.rstrip("/") + "/" + spec.filename
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(spec.filename + ".part")
+    if force or (part.is_file() and part.stat().st_size > spec.size):
+        part.unlink(missing_ok=True)
     try:
         _fetch(url, part, dest, spec, progress)
-    except BaseException:
+    except _BadContent:
         part.unlink(missing_ok=True)
         raise
+    finally:
+        if part.is_file() and part.stat().st_size == 0:
+            part.unlink()
     os.replace(part, dest)
     return dest
 
 
-def _fetch(url: str, part: Path, dest: Path, spec: CheckpointFile, progress: bool) -> None:
-    """Stream ``url`` into ``part``, checking the announced size, the received size and md5."""
+class _BadContent(CheckpointError):
+    """What was received is not the file (wrong size or checksum): not worth resuming."""
+
+
+def _open(url: str, dest: Path, offset: int) -> http.client.HTTPResponse:
+    """The response for ``url`` from byte ``offset`` on (a range request when it is not 0)."""
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
-        response = urllib.request.urlopen(url, timeout=_TIMEOUT_S)
+        return urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=_TIMEOUT_S
+        )
     except urllib.error.HTTPError as exc:  # before URLError: HTTPError is a subclass
         raise CheckpointError(f"HTTP {exc.code} {exc.reason} for {url}") from exc
     except (urllib.error.URLError, OSError) as exc:  # DNS, refused, reset, timed out
         raise _unreachable(url, dest, getattr(exc, "reason", exc)) from exc
     except http.client.HTTPException as exc:
         raise CheckpointError(f"bad HTTP response from {url}: {exc!r}") from exc
-    digest = hashlib.md5(usedforsecurity=False)
-    received = 0
-    with response, open(part, "wb") as out:
-        announced = response.headers.get("Content-Length")
-        if announced is not None and announced.isdigit() and int(announced) != spec.size:
-            raise CheckpointError(
-                f"{url} is {announced} bytes, expected {spec.size} for {spec.filename}"
-            )
+
+
+def _resumed_from(response: http.client.HTTPResponse, offset: int, spec: CheckpointFile) -> int:
+    """Where the response's bytes start: ``offset`` when the server honoured the range, 0 when
+    it sends the whole file. Checks the size the server announces."""
+    url = response.geturl()
+    if response.status == 206:
+        content_range = response.headers.get("Content-Range", "")
+        expected = f"bytes {offset}-{spec.size - 1}/{spec.size}"
+        if content_range != expected:
+            raise _BadContent(f"{url} answered range {content_range!r}, expected {expected!r}")
+        return offset
+    announced = response.headers.get("Content-Length")
+    if announced is not None and announced.isdigit() and int(announced) != spec.size:
+        raise _BadContent(f"{url} is {announced} bytes, expected {spec.size} for {spec.filename}")
+    return 0
+
+
+def _fetch(url: str, part: Path, dest: Path, spec: CheckpointFile, progress: bool) -> None:
+    """Stream ``url`` into ``part`` (appending to what it holds when the server resumes),
+    checking the announced size, the received size, md5 and sha256."""
+    offset = part.stat().st_size if part.is_file() else 0
+    if offset == spec.size:  # complete, but not checked and renamed (e.g. killed just then)
+        received, digests = offset, _Digests()
+        digests.update_from(part)
+    else:
+        response = _open(url, dest, offset)
+        with response:
+            start = _resumed_from(response, offset, spec)
+            received, digests = _receive(response, part, start, spec, progress)
+    if received != spec.size:
+        raise CheckpointError(
+            f"download of {url} ended after {received} bytes, expected {spec.size} "
+            f"(the next try resumes from {part.name})"
+        )
+    mismatch = digests.mismatch(spec)
+    if mismatch is not None:
+        raise _BadContent(f"checksum mismatch for {url}: {mismatch}")
+
+
+def _receive(
+    response: http.client.HTTPResponse, part: Path, start: int, spec: CheckpointFile, progress: bool
+) -> tuple[int, _Digests]:
+    """Write the response's bytes into ``part`` from byte ``start`` on; returns the file's size
+    and the digests of all of it."""
+    digests = _Digests()
+    if start:
+        digests.update_from(part)
+    received = start
+    url = response.geturl()
+    with open(part, "r+b" if start else "wb") as out:
+        out.seek(start)
+        out.truncate()
         bar = tqdm(
-            total=spec.size, unit="B", unit_scale=True, desc=spec.filename, disable=not progress
+            total=spec.size,
+            initial=start,
+            unit="B",
+            unit_scale=True,
+            desc=spec.filename,
+            disable=not progress,
         )
         with bar:
             while received <= spec.size:
@@ -161,22 +266,18 @@ def _fetch(url: str, part: Path, dest: Path, spec: CheckpointFile, progress: boo
                     chunk = response.read(_CHUNK)
                 except (OSError, http.client.HTTPException) as exc:
                     raise CheckpointError(
-                        f"download of {url} broke off after {received} bytes: {exc!r}"
+                        f"download of {url} broke off after {received} bytes: {exc!r} "
+                        f"(the next try resumes from {part.name})"
                     ) from exc
                 if not chunk:
                     break
                 out.write(chunk)
-                digest.update(chunk)
+                digests.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-    if received != spec.size:
-        raise CheckpointError(
-            f"download of {url} ended after {received} bytes, expected {spec.size}"
-        )
-    if digest.hexdigest() != spec.md5:
-        raise CheckpointError(
-            f"checksum mismatch for {url}: md5 {digest.hexdigest()}, expected {spec.md5}"
-        )
+    if received > spec.size:
+        raise _BadContent(f"{url} sent more than {spec.size} bytes")
+    return received, digests
 
 
 def _find_spec(path: Path, files: Mapping[str, CheckpointFile]) -> CheckpointFile | None:
@@ -206,20 +307,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     dl.add_argument("--base-url", default=DEFAULT_BASE_URL)
     dl.add_argument("--force", action="store_true", help="download even if already present")
+    dl.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: only when stderr is a terminal)",
+    )
     vf = sub.add_parser("verify", help="check a checkpoint file's size and md5")
     vf.add_argument("path", type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "list":
         for f in OFFICIAL_FILES.values():
-            print(f"{f.model_type:6} {f.filename:22} {f.size / 1e9:5.2f} GB  md5 {f.md5}")
+            print(f"{f.model_type:6} {f.filename:22} {f.size / 1e9:5.2f} GB  sha256 {f.sha256}")
         print(f"from {DEFAULT_BASE_URL}")
         return 0
     if args.command == "verify":
         return _verify_command(args.path)
     try:
         path = download_checkpoint(
-            args.model_type, args.dir or default_dir(), base_url=args.base_url, force=args.force
+            args.model_type,
+            args.dir or default_dir(),
+            base_url=args.base_url,
+            force=args.force,
+            progress=sys.stderr.isatty() if args.progress is None else args.progress,
         )
     except HostUnreachableError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -26,6 +26,11 @@ mkdir -p "$DATA_DIR/log" "$DATA_DIR/demo" "$DATA_DIR/broker/queue" "$DATA_DIR/br
 log "database migrations"
 "$PY" manage.py migrate --no-input -v 0
 
+# Before the demo images are imported, so their embeddings are computed by the model that will
+# answer. Offline it says so in one line and the cold start answers; SADE_AUTO_DOWNLOAD=0 skips it.
+log "Meta's vit_b checkpoint"
+"$PY" -m deploy.official_model
+
 # The worker and the web server each run in their own process group (setsid), so stopping one
 # reaches its children too (prefork pool, autoreloader) whatever signal reached this script.
 WORKER_PID=""

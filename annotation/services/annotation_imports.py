@@ -1,5 +1,6 @@
 """Importing masks made elsewhere: SA-1B folders and tars (images and their JSON; an
-export's ``manifest.json`` and ``sa_images_ids.txt`` are ignored) and COCO instances files
+export's ``meta/manifest.json`` and ``meta/sa_images_ids.txt``, or beside the shards in older
+exports, are ignored) and COCO instances files
 (polygons, RLE compressed or not, crowd regions), as masks with source ``imported``.
 
 - **SA-1B**: each ``<name>.jpg`` (or another image format) with its ``<name>.json``, loose in a
@@ -25,7 +26,7 @@ import json
 import os
 import tarfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -38,7 +39,7 @@ from annotation.models import Dataset, Image, Mask, MaskSource
 from annotation.services.coco import finite_number, read_coco, segmentation_rle
 from annotation.services.errors import InvalidInput
 from annotation.services.imports import Candidate, import_images
-from annotation.services.sa1b import IDS_FILE, MANIFEST
+from annotation.services.sa1b import IDS_FILE, LEGACY_METADATA, MANIFEST
 from annotation.services.storage import remove_unreferenced_files
 from engine import rle as rle_codec
 
@@ -51,9 +52,11 @@ def max_pixels() -> int:
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-# What our own SA-1B export writes beside the shards: not image data.
-EXPORT_METADATA = (MANIFEST, IDS_FILE)
+# What our own SA-1B export writes beside the shards (now and before): not image data.
+EXPORT_METADATA = (MANIFEST, IDS_FILE, *LEGACY_METADATA)
 CLIENT_ID_NAMESPACE = uuid.UUID("5a1b0000-c0c0-4e5a-9d1b-000000000001")
+# Wraps the stream of images an import works through and yields them unchanged.
+Count = Callable[[Iterable[Any]], Iterable[Any]]
 
 
 @dataclass
@@ -93,30 +96,35 @@ class _Pair:
     read_json: Callable[[], bytes] | None
 
 
+def _uncounted(items: Iterable[Any]) -> Iterable[Any]:
+    return items
+
+
 def import_annotations(
-    dataset: Dataset, path: str | Path, user: Any = None
+    dataset: Dataset, path: str | Path, user: Any = None, count: Count = _uncounted
 ) -> AnnotationImportReport:
-    """Import a COCO JSON file, an SA-1B tar or a folder of SA-1B files or tars."""
+    """Import a COCO JSON file, an SA-1B tar or a folder of SA-1B files or tars. ``count``
+    wraps the stream of images worked through (a command's progress bar counts them)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise InvalidInput(f"{path} does not exist")
     report = AnnotationImportReport()
     if path.is_dir():
-        _import_pairs(dataset, _folder_pairs(path, report), report, user)
+        _import_pairs(dataset, count(_folder_pairs(path, report)), report, user)
         return report
     with open(path, "rb") as fh:
-        return import_annotation_file(dataset, fh, user)
+        return import_annotation_file(dataset, fh, user, count)
 
 
 def import_annotation_file(
-    dataset: Dataset, fileobj: IO[bytes], user: Any = None
+    dataset: Dataset, fileobj: IO[bytes], user: Any = None, count: Count = _uncounted
 ) -> AnnotationImportReport:
     """Import an open COCO JSON file or SA-1B tar (a path's file or an upload)."""
     report = AnnotationImportReport()
     head = fileobj.read(64)
     fileobj.seek(0)
     if head.lstrip()[:1] == b"{":
-        _import_coco(dataset, fileobj.read(), report, user)
+        _import_coco(dataset, fileobj.read(), report, user, count)
         return report
     try:
         archive = tarfile.open(fileobj=fileobj, mode="r:*")
@@ -126,7 +134,7 @@ def import_annotation_file(
             f"neither COCO JSON nor a readable SA-1B tar archive ({exc.__class__.__name__})"
         ) from exc
     with archive:
-        _import_pairs(dataset, _tar_pairs("", archive, members, report), report, user)
+        _import_pairs(dataset, count(_tar_pairs("", archive, members, report)), report, user)
     return report
 
 
@@ -202,7 +210,7 @@ def _pair(stem: str, group: dict[str, Any], read: Callable[[Any], bytes]) -> _Pa
     )
 
 
-def _import_pairs(dataset: Dataset, pairs: Iterator[_Pair], report, user: Any) -> None:
+def _import_pairs(dataset: Dataset, pairs: Iterable[_Pair], report, user: Any) -> None:
     for pair in pairs:
         if pair.read_image is None and pair.read_json is None:
             report.skipped.append({"name": pair.name, "reason": "not an image or a JSON file"})
@@ -368,10 +376,10 @@ def _store(image: Image, masks: list[dict[str, Any]], name: str, report, user: A
         report.already_imported.append({**entry, "masks": len(existing)})
 
 
-def _import_coco(dataset: Dataset, data: bytes, report, user: Any) -> None:
+def _import_coco(dataset: Dataset, data: bytes, report, user: Any, count: Count) -> None:
     images, grouped = read_coco(data)
     listed = set()
-    for entry in images:
+    for entry in count(images):
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), int | str):
             report.skipped.append({"name": repr(entry)[:80], "reason": "image entry without id"})
             continue

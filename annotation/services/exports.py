@@ -1,6 +1,6 @@
 """Export jobs: an admin asks for an SA-1B or COCO export, a cpu worker writes it under
 MEDIA_ROOT/exports/<export id>/ with its progress in the database, and the files are downloaded
-through the API. SA-1B: the shards, ``manifest.json`` and ``sa_images_ids.txt``
+through the API. SA-1B: the shards, ``meta/manifest.json`` and ``meta/sa_images_ids.txt``
 (``annotation.services.sa1b``); COCO: ``instances.json`` (``annotation.services.coco``)."""
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from annotation.services.jobs import (
     start_job,
 )
 from annotation.services.queueing import queue_task
-from annotation.services.sa1b import MANIFEST, check_shard_size, export_sa1b, shard_name
+from annotation.services.sa1b import (
+    LEGACY_MANIFEST,
+    MANIFEST,
+    check_shard_size,
+    export_sa1b,
+    shard_name,
+)
 
 COCO_FILE = "instances.json"
 PROGRESS_SECONDS = 1.0
@@ -161,6 +167,8 @@ def export_file(export: Export, shard: int | None = None) -> Path:
             raise InvalidInput(f"shard must be from 0 to {count - 1}, got {shard}")
         name = shard_name(shard)
     path = Path(export.output) / name
+    if name == MANIFEST and not path.is_file():
+        path = Path(export.output) / LEGACY_MANIFEST  # an export made before the meta/ folder
     if not path.is_file():
         raise Conflict(f"{name} of export {export.pk} is missing from the server's storage")
     return path

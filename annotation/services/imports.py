@@ -86,7 +86,12 @@ def import_path(
     dataset: Dataset, path: str | Path, *, short_side: int | None = None
 ) -> ImportReport:
     """Import a folder on the server (recursively, in name order) or a zip archive."""
-    return import_images(dataset, path_candidates(_existing(path)), short_side=short_side)
+    return import_images(dataset, candidates_at(path), short_side=short_side)
+
+
+def candidates_at(path: str | Path) -> Iterator[Candidate]:
+    """The files ``import_path`` imports, one by one (InvalidInput now if there is none)."""
+    return path_candidates(_existing(path))
 
 
 def _existing(path: str | Path) -> Path:

@@ -16,6 +16,7 @@ reported).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,13 +44,20 @@ class MaskCheckReport:
         }
 
 
-def check_stored_masks(*, dataset: Dataset | None = None, fix: bool = False) -> MaskCheckReport:
+def check_stored_masks(
+    *,
+    dataset: Dataset | None = None,
+    fix: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> MaskCheckReport:
     """Check every stored mask (of ``dataset``, else all); with ``fix``, delete the invalid ones
-    and rewrite the inconsistent ones. Returns what was found (and done)."""
+    and rewrite the inconsistent ones. Returns what was found (and done). ``progress(done,
+    total)`` is called after each page (the total is counted once, at the start)."""
     report = MaskCheckReport(fixed=fix)
     masks = Mask.objects.order_by("pk")
     if dataset is not None:
         masks = masks.filter(image__dataset=dataset)
+    total = masks.count() if progress is not None else 0
     columns = ("pk", "image_id", "version", "rle", "area", "bbox", "image__height", "image__width")
     after = 0
     while True:
@@ -60,6 +68,8 @@ def check_stored_masks(*, dataset: Dataset | None = None, fix: bool = False) -> 
             report.checked += 1
             _check(row, report, fix)
         after = page[-1][0]
+        if progress is not None:
+            progress(report.checked, max(total, report.checked))
 
 
 def _check(row: tuple, report: MaskCheckReport, fix: bool) -> None:

@@ -10,10 +10,14 @@ images each (the last may hold fewer). Each shard holds, per image, ``sa_<image_
                       "point_coords": [[x, y]]}]}
 
 ``image_id`` is the image's id and each annotation's ``id`` its mask's id; the fields model
-passes fill and people do not are documented in ``annotation.services.export_format``. Beside
-the shards: ``sa_images_ids.txt`` (one line per image: ``<image_id>\\t<shard file>``) and
-``manifest.json`` (dataset, filters, counts, and per shard its file, image and mask counts,
-bytes and first and last image id; plus the images left out and why).
+passes fill and people do not are documented in ``annotation.services.export_format``. In the
+sub-folder ``meta/``: ``sa_images_ids.txt`` (one line per image: ``<image_id>\\t<shard file>``)
+and ``manifest.json`` (dataset, filters, counts, and per shard its file, image and mask counts,
+bytes and first and last image id; plus the images left out and why). They sit in their own
+folder so that the shards extracted in place leave nothing but ``sa_*.jpg`` and ``sa_*.json``
+beside them: SA-1B readers take every ``*.json`` there for an image's record, and Datumaro's
+format detection takes a ``*.txt`` there for CamVid's list. Exports written before (metadata
+beside the shards) are still read: ``LEGACY_METADATA``.
 
 Images stored as JPEG are copied byte for byte; others (PNG, WebP, BMP) are re-encoded as JPEG
 at quality ``JPEG_QUALITY`` (95, 4:4:4 chroma) since SA-1B's files are JPEGs.
@@ -54,8 +58,12 @@ from annotation.services.export_format import (
 JPEG_QUALITY = 95
 DEFAULT_SHARD_SIZE = 1000
 MAX_SHARD_SIZE = 1_000_000
-MANIFEST = "manifest.json"
-IDS_FILE = "sa_images_ids.txt"
+META_DIR = "meta"
+MANIFEST = f"{META_DIR}/manifest.json"
+IDS_FILE = f"{META_DIR}/sa_images_ids.txt"
+# Where exports made before the ``meta/`` folder hold the same two files.
+LEGACY_MANIFEST = "manifest.json"
+LEGACY_METADATA = (LEGACY_MANIFEST, "sa_images_ids.txt")
 PROGRESS_EVERY = 25
 # Files go into the tar in pieces of this size: tarfile's default (16 KiB) means some sixty
 # reads and writes for an SA-1B-sized image.
@@ -138,6 +146,7 @@ def export_sa1b(
         progress(0, total)
     with staged_directory(Path(out_dir)) as staging:
         writer = _ShardWriter(staging, shard_size)
+        (staging / META_DIR).mkdir()
         try:
             with open(staging / IDS_FILE, "w", encoding="ascii") as ids_file:
                 for image_id, path, record, count in _records(images, filters, failed):

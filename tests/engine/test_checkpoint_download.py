@@ -1,4 +1,5 @@
-"""engine.checkpoints against a local HTTP server: verified downloads, bad content, offline."""
+"""engine.checkpoints against a local HTTP server: verified downloads, bad content, resumed
+downloads, offline."""
 
 import hashlib
 import http.server
@@ -12,20 +13,40 @@ from engine.checkpoints import CheckpointError, CheckpointFile, HostUnreachableE
 
 PAYLOAD = bytes(range(256)) * 300  # 76,800 bytes: several reads, well under a second
 NAME = "sam_tiny_0123ab.pth"
-FILES = {"tiny": CheckpointFile("tiny", NAME, hashlib.md5(PAYLOAD).hexdigest(), len(PAYLOAD))}
+SPEC = CheckpointFile(
+    "tiny",
+    NAME,
+    hashlib.md5(PAYLOAD).hexdigest(),
+    hashlib.sha256(PAYLOAD).hexdigest(),
+    len(PAYLOAD),
+)
+FILES = {"tiny": SPEC}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """/good/NAME serves PAYLOAD; /corrupt/ a changed byte; /short/ and /unannounced/ stop
+    """/good/NAME serves PAYLOAD (whole, whatever Range asks); /ranged/ honours a Range
+    header (206 with the rest); /corrupt/ a changed byte; /short/ and /unannounced/ stop
     halfway (with and without a Content-Length header); anything else is a 404."""
 
     requests: list[str] = []
+    ranges: list[str | None] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         Handler.requests.append(self.path)
+        Handler.ranges.append(self.headers.get("Range"))
         route, _, name = self.path.strip("/").partition("/")
-        if name != NAME or route not in ("good", "corrupt", "short", "unannounced"):
+        if name != NAME or route not in ("good", "ranged", "corrupt", "short", "unannounced"):
             self.send_error(404, "Not Found")
+            return
+        asked = self.headers.get("Range")
+        if route == "ranged" and asked:
+            start = int(asked.removeprefix("bytes=").removesuffix("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Length", str(len(PAYLOAD) - start))
+            self.end_headers()
+            self.wfile.write(PAYLOAD[start:])
+            self.close_connection = True
             return
         body = PAYLOAD
         if route == "corrupt":
@@ -95,12 +116,7 @@ def test_damaged_file_under_the_final_name_is_replaced(server, tmp_path):
 
 @pytest.mark.parametrize(
     ("route", "message"),
-    [
-        ("corrupt", "checksum mismatch"),
-        ("short", "ended after 38400 bytes, expected 76800"),
-        ("unannounced", "ended after 38400 bytes, expected 76800"),
-        ("missing", "HTTP 404 Not Found"),
-    ],
+    [("corrupt", "checksum mismatch for .*: md5"), ("missing", "HTTP 404 Not Found")],
 )
 def test_bad_download_raises_and_leaves_nothing_behind(server, tmp_path, route, message):
     with pytest.raises(CheckpointError, match=message):
@@ -110,8 +126,68 @@ def test_bad_download_raises_and_leaves_nothing_behind(server, tmp_path, route, 
     assert list(tmp_path.iterdir()) == []  # neither the file nor NAME.part
 
 
+def test_a_sha256_mismatch_fails_even_when_the_md5_matches(server, tmp_path):
+    other = {"tiny": CheckpointFile("tiny", NAME, SPEC.md5, "0" * 64, SPEC.size)}
+    with pytest.raises(CheckpointError, match="checksum mismatch for .*: sha256"):
+        checkpoints.download_checkpoint(
+            "tiny", tmp_path, base_url=f"{server}/good/", files=other, progress=False
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("route", ["short", "unannounced"])
+def test_a_download_that_breaks_off_keeps_its_part_and_the_next_try_resumes(
+    server, tmp_path, route
+):
+    with pytest.raises(CheckpointError, match="ended after 38400 bytes, expected 76800"):
+        checkpoints.download_checkpoint(
+            "tiny", tmp_path, base_url=f"{server}/{route}/", files=FILES, progress=False
+        )
+    part = tmp_path / f"{NAME}.part"
+    assert [p.name for p in tmp_path.iterdir()] == [part.name]
+    assert part.read_bytes() == PAYLOAD[:38400]
+
+    path = checkpoints.download_checkpoint(
+        "tiny", tmp_path, base_url=f"{server}/ranged/", files=FILES, progress=False
+    )
+    assert Handler.ranges[-1] == "bytes=38400-"  # only the rest was asked for
+    assert path.read_bytes() == PAYLOAD
+    assert [p.name for p in tmp_path.iterdir()] == [NAME]
+
+
+def test_a_server_that_ignores_the_range_sends_the_whole_file_again(server, tmp_path):
+    (tmp_path / f"{NAME}.part").write_bytes(PAYLOAD[:1000])
+    path = checkpoints.download_checkpoint(
+        "tiny", tmp_path, base_url=f"{server}/good/", files=FILES, progress=False
+    )
+    assert Handler.ranges[-1] == "bytes=1000-"
+    assert path.read_bytes() == PAYLOAD
+    assert [p.name for p in tmp_path.iterdir()] == [NAME]
+
+
+def test_a_damaged_part_fails_the_checksum_and_the_next_try_starts_over(server, tmp_path):
+    (tmp_path / f"{NAME}.part").write_bytes(b"x" * 1000)
+    kwargs = {"base_url": f"{server}/ranged/", "files": FILES, "progress": False}
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        checkpoints.download_checkpoint("tiny", tmp_path, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+    path = checkpoints.download_checkpoint("tiny", tmp_path, **kwargs)
+    assert Handler.ranges[-1] is None
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_a_complete_part_is_checked_and_renamed_without_a_request(server, tmp_path):
+    (tmp_path / f"{NAME}.part").write_bytes(PAYLOAD)
+    before = len(Handler.requests)
+    path = checkpoints.download_checkpoint(
+        "tiny", tmp_path, base_url=f"{server}/good/", files=FILES, progress=False
+    )
+    assert len(Handler.requests) == before
+    assert path.read_bytes() == PAYLOAD and [p.name for p in tmp_path.iterdir()] == [NAME]
+
+
 def test_wrong_announced_size_is_refused_before_downloading(server, tmp_path):
-    bigger = {"tiny": CheckpointFile("tiny", NAME, FILES["tiny"].md5, len(PAYLOAD) + 1)}
+    bigger = {"tiny": CheckpointFile("tiny", NAME, SPEC.md5, SPEC.sha256, len(PAYLOAD) + 1)}
     with pytest.raises(CheckpointError, match="is 76800 bytes, expected 76801"):
         checkpoints.download_checkpoint(
             "tiny", tmp_path, base_url=f"{server}/good/", files=bigger, progress=False

@@ -8,6 +8,7 @@ import json
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,6 +99,20 @@ def test_download_manifest_and_each_shard(done_export, client_for, dataset_admin
     assert client.get(url, {"shard": 2}).status_code == 400
     assert client.get(url, {"shard": "x"}).status_code == 400
     assert client.get(url, {"shard": -1}).status_code == 400
+
+
+def test_an_export_made_before_the_meta_folder_still_downloads(
+    done_export, client_for, dataset_admin
+):
+    out = Path(done_export.output)
+    (out / "meta" / "manifest.json").rename(out / "manifest.json")  # the earlier layout
+    (out / "meta" / "sa_images_ids.txt").rename(out / "sa_images_ids.txt")
+    (out / "meta").rmdir()
+    response = client_for(dataset_admin).get(f"/api/exports/{done_export.pk}/download/")
+    assert response.status_code == 200
+    assert 'filename="manifest.json"' in response["Content-Disposition"]
+    manifest = json.loads(b"".join(response.streaming_content))
+    assert [s["file"] for s in manifest["shards"]] == ["sa_000000.tar", "sa_000001.tar"]
 
 
 def test_download_of_an_unfinished_export_is_a_conflict(dataset, client_for, dataset_admin):

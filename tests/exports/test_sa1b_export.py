@@ -125,17 +125,27 @@ def test_shards_manifest_and_id_list(dataset, tmp_path):
     manifest = export_sa1b(dataset, tmp_path / "out", shard_size=2)
 
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json",
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "meta",
+        "meta/manifest.json",
+        "meta/sa_images_ids.txt",
         "sa_000000.tar",
         "sa_000001.tar",
         "sa_000002.tar",
-        "sa_images_ids.txt",
     ]
-    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert json.loads((out / "meta" / "manifest.json").read_text()) == manifest
+    assert manifest["files"] == [
+        "meta/manifest.json",
+        "meta/sa_images_ids.txt",
+        "sa_000000.tar",
+        "sa_000001.tar",
+        "sa_000002.tar",
+    ]
     assert [s["images"] for s in manifest["shards"]] == [2, 2, 1]
     assert manifest["images"] == 5 and manifest["masks"] == 5
-    ids = [line.split("\t") for line in (out / "sa_images_ids.txt").read_text().splitlines()]
+    ids = [
+        line.split("\t") for line in (out / "meta" / "sa_images_ids.txt").read_text().splitlines()
+    ]
     assert ids == [[str(im.pk), f"sa_00000{i // 2}.tar"] for i, im in enumerate(images)]
     for shard in manifest["shards"]:
         assert shard["bytes"] == (out / shard["file"]).stat().st_size

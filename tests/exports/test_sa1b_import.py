@@ -238,3 +238,20 @@ def test_a_folder_of_loose_sa1b_files_imports(exported, tmp_path):
     [entry] = report.imported
     assert entry["name"].startswith("part1/sa_")
     assert Image.objects.get(dataset=fresh).original_name == entry["name"] + ".jpg"
+
+
+@pytest.mark.parametrize("layout", ["meta folder", "beside the shards (earlier exports)"])
+def test_an_export_extracted_in_place_imports_without_its_metadata(exported, layout):
+    for shard in sorted(exported.glob("sa_*.tar")):
+        with tarfile.open(shard) as archive:
+            archive.extractall(exported, filter="data")
+    if layout != "meta folder":
+        for name in ("manifest.json", "sa_images_ids.txt"):
+            (exported / "meta" / name).rename(exported / name)
+    fresh = Dataset.objects.create(name="fresh")
+    report = import_annotations(fresh, exported)
+
+    # The metadata is neither an image's JSON nor an orphan; loose files and the tars holding
+    # the same masks import once.
+    assert report.skipped == []
+    assert report.masks == 3 and Mask.objects.filter(image__dataset=fresh).count() == 3

@@ -80,7 +80,7 @@ def test_a_killed_export_shows_no_half_written_file_and_the_next_worker_redoes_i
 
     assert len(SUCCEEDED.findall(second.log())) == 1
     assert not list(root.glob(f"*{PARTIAL_SUFFIX}")), "the killed run's staging folder is gone"
-    manifest = json.loads((final / "manifest.json").read_text())
+    manifest = json.loads((final / "meta" / "manifest.json").read_text())
     assert manifest["images"] == IMAGES and manifest["masks"] == IMAGES
     assert len(manifest["shards"]) == IMAGES // SHARD_SIZE
     members = []
@@ -90,5 +90,5 @@ def test_a_killed_export_shows_no_half_written_file_and_the_next_worker_redoes_i
         assert len(names) == 2 * shard["images"] == 2 * SHARD_SIZE
         members += names
     assert len(set(members)) == 2 * IMAGES, "every image once, none twice"
-    assert len((final / "sa_images_ids.txt").read_text().splitlines()) == IMAGES
+    assert len((final / "meta" / "sa_images_ids.txt").read_text().splitlines()) == IMAGES
     assert client.get(f"/api/exports/{export.pk}/download/?shard=0").status_code == 200

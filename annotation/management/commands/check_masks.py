@@ -7,6 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.lookup import find_dataset
+from annotation.management.progress import ProgressBar, add_progress_argument
 from annotation.services.mask_checks import check_stored_masks
 
 
@@ -28,10 +29,12 @@ class Command(BaseCommand):
             help="delete the invalid masks and repair the inconsistent ones (default: dry run)",
         )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        add_progress_argument(parser)
 
     def handle(self, *args, **options) -> None:
         dataset = find_dataset(options["dataset"]) if options["dataset"] else None
-        report = check_stored_masks(dataset=dataset, fix=options["fix"])
+        with ProgressBar(options, "checking", "masks") as bar:
+            report = check_stored_masks(dataset=dataset, fix=options["fix"], progress=bar)
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=1))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.lookup import find_or_create_dataset
+from annotation.management.progress import ProgressBar, add_progress_argument
 from annotation.services.annotation_imports import import_annotations
 from annotation.services.errors import ServiceError
 
@@ -23,11 +24,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create", action="store_true", help="create the dataset if there is none by that name"
         )
+        add_progress_argument(parser)
 
     def handle(self, *args, **options) -> None:
         dataset = find_or_create_dataset(options["dataset"], options["create"], self.stdout)
         try:
-            report = import_annotations(dataset, options["path"])
+            with ProgressBar(options, "importing", "images") as bar:
+                report = import_annotations(dataset, options["path"], count=bar.iterate)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         for item in report.imported:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.lookup import find_or_create_dataset
+from annotation.management.progress import ProgressBar, add_progress_argument
 from annotation.services.errors import ServiceError
-from annotation.services.imports import import_path
+from annotation.services.imports import candidates_at, import_images
 
 
 class Command(BaseCommand):
@@ -29,11 +30,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create", action="store_true", help="create the dataset if there is none by that name"
         )
+        add_progress_argument(parser)
 
     def handle(self, *args, **options) -> None:
         dataset = find_or_create_dataset(options["dataset"], options["create"], self.stdout)
         try:
-            report = import_path(dataset, options["path"], short_side=options["short_side"])
+            with ProgressBar(options, "importing", "files") as bar:
+                candidates = bar.iterate(candidates_at(options["path"]))
+                report = import_images(dataset, candidates, short_side=options["short_side"])
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         for item in report.imported:
