@@ -265,6 +265,10 @@
     const data = new FormData(form);
     const body = { format: data.get("format") };
     if (body.format === "sa1b") body.shard_size = Number(data.get("shard_size"));
+    if (body.format === "coco") {
+      body.ids = data.get("ids");
+      body.coco_format = data.get("coco_format");
+    }
     for (const key of ["stage", "model_version", "min_predicted_iou", "min_stability_score"]) {
       if (data.get(key) !== "") body[key] = Number(data.get(key));
     }
@@ -321,7 +325,10 @@
     const form = document.getElementById("export-form");
     form.addEventListener("submit", startExport);
     form.elements.format.addEventListener("change", () => {
-      form.elements.shard_size.disabled = form.elements.format.value !== "sa1b";
+      const sa1b = form.elements.format.value === "sa1b";
+      form.elements.shard_size.disabled = !sa1b;
+      form.elements.ids.disabled = sa1b;
+      form.elements.coco_format.disabled = sa1b;
     });
     render(page.stats, page.exports, page.jobs);
   }
