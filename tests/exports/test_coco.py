@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from pycocotools import mask as mask_utils
 
-from annotation.models import Mask
+from annotation.models import Image, Mask
 from annotation.services.annotation_imports import import_annotations
 from annotation.services.coco import export_coco
 from engine import rle as rle_codec
@@ -187,3 +187,17 @@ def test_export_coco_command(dataset, tmp_path):
     doc = json.loads((tmp_path / "x.json").read_text())
     assert len(doc["annotations"]) == 1
     assert doc["info"]["filters"] == {"stage": 3}
+
+
+def test_export_coco_command_writes_platform_ids_and_results(dataset, tmp_path):
+    image = factories.add_image(dataset, seed=1)
+    Image.objects.filter(pk=image.pk).update(external_id=4_000_000_000)
+    mask = add_mask(image, blob(image, 20, 20, 7), external_id=55)
+    call_command("export_coco", "cats", str(tmp_path / "a.json"))
+    call_command("export_coco", "cats", str(tmp_path / "b.json"), "--ids", "platform")
+    call_command("export_coco", "cats", str(tmp_path / "c.json"), "--results")
+
+    a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "abc")
+    assert (a["images"][0]["id"], a["annotations"][0]["id"]) == (4_000_000_000, 55)
+    assert (b["images"][0]["id"], b["annotations"][0]["id"]) == (image.pk, mask.pk)
+    assert [(r["image_id"], r["category_id"], r["score"]) for r in c] == [(4_000_000_000, 1, 1.0)]

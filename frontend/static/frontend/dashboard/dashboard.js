@@ -139,6 +139,11 @@
     return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(", ") : "all masks";
   }
 
+  /* instances.json, or results.json for a COCO export in results format. */
+  function cocoFile(exp) {
+    return ((exp.report && exp.report.files) || ["instances.json"])[0];
+  }
+
   function fileLinks(exp) {
     const cell = el("td", null, "dash-files");
     if (exp.status === "failed") {
@@ -150,7 +155,7 @@
       return cell;
     }
     if (exp.format === "coco") {
-      cell.append(link(exp.download_url, "instances.json"));
+      cell.append(link(exp.download_url, cocoFile(exp)));
       return cell;
     }
     cell.append(link(exp.download_url, "manifest.json"));
@@ -203,7 +208,7 @@
     }
     message.replaceChildren(`Export #${exp.id} ${exp.status}`);
     if (exp.status === "done" && exp.download_url) {
-      message.append(": download ", link(exp.download_url, exp.format === "coco" ? "instances.json" : "manifest.json"));
+      message.append(": download ", link(exp.download_url, exp.format === "coco" ? cocoFile(exp) : "manifest.json"));
     } else if (exp.error) {
       message.className = "dash-message error";
       message.append(`: ${exp.error}`);
