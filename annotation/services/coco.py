@@ -20,7 +20,7 @@ masks one image at a time) to a temporary name, then renamed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from annotation.models import Dataset
 from annotation.services.atomic_files import staged_file
-from annotation.services.coco_ids import category_table, id_map
+from annotation.services.coco_ids import IdMap, category_table, id_map
 from annotation.services.errors import InvalidInput
 from annotation.services.export_format import (
     ExportFilters,
@@ -156,7 +156,14 @@ def export_coco(
     }
 
 
-def _annotations(image, filters, image_ids, mask_ids, category_of, failed):
+def _annotations(
+    image: tuple[int, int | None, int, int],
+    filters: ExportFilters,
+    image_ids: IdMap,
+    mask_ids: IdMap,
+    category_of: Callable[[int | None], int],
+    failed: list[dict[str, Any]],
+) -> Iterator[dict[str, Any]]:
     """The image's selected masks as COCO annotations (with the score, for results), in id
     order; a stored row that does not fit the image is left out and listed in ``failed``."""
     pk, external, width, height = image

@@ -113,9 +113,7 @@ def store_masks(image: Image, masks: list[dict[str, Any]], name: str, report, us
 
     def known(client_id: uuid.UUID) -> bool:
         pixels_only, external_id = earlier[client_id]
-        return (
-            client_id in known_ids or pixels_only in known_ids or external_id in known_external
-        )
+        return client_id in known_ids or pixels_only in known_ids or external_id in known_external
 
     existing = [cid for cid in new if known(cid)]
     created = Mask.objects.bulk_create([m for cid, m in new.items() if not known(cid)])
