@@ -96,10 +96,12 @@ def dataset_stats(dataset: Dataset, viewer: AbstractBaseUser | None = None) -> d
 
 def label_counts(dataset: Dataset) -> QuerySet[Label, dict[str, Any]]:
     """The dataset's labels with their masks: the label table joined to the masks on
-    ``label_id``, which the partial index ``mask_label_idx`` serves."""
+    ``label_id``, which the partial index ``mask_label_idx`` serves. Counting ``label_id`` (not
+    the mask's id) lets PostgreSQL answer from the index alone (an index-only scan) once the
+    table is vacuumed."""
     return (
         Label.objects.filter(dataset=dataset)
-        .annotate(masks_n=Count("masks"))
+        .annotate(masks_n=Count("masks__label"))
         .order_by("position", "id")
         .values("id", "name", "color", "masks_n")
     )
