@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from annotation.api.serializers import FiniteFloatField
 from annotation.models import Export, MaskSource, Stage
+from annotation.services.coco import FORMAT_CHOICES, ID_CHOICES, OPTION_KEYS
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 
 
@@ -40,10 +41,32 @@ class ExportRequestSerializer(serializers.Serializer):
     min_predicted_iou = FiniteFloatField(min_value=0, max_value=1, required=False)
     min_stability_score = FiniteFloatField(min_value=0, max_value=1, required=False)
 
+    ids = serializers.ChoiceField(
+        choices=ID_CHOICES,
+        required=False,
+        help_text="COCO only: the source file's image, annotation and category ids (default) "
+        "or the platform's",
+    )
+    coco_format = serializers.ChoiceField(
+        choices=FORMAT_CHOICES,
+        required=False,
+        help_text="COCO only: instances JSON (default) or results for COCOeval",
+    )
+
     FILTERS = ("stage", "source", "model_version", "min_predicted_iou", "min_stability_score")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("format", Export.Format.SA1B) != Export.Format.COCO:
+            for key in OPTION_KEYS:
+                if key in attrs:
+                    raise serializers.ValidationError({key: "an option of the COCO format only"})
+        return attrs
 
     def filters(self) -> dict:
         return {key: self.validated_data[key] for key in self.FILTERS if key in self.validated_data}
+
+    def options(self) -> dict:
+        return {key: self.validated_data[key] for key in OPTION_KEYS if key in self.validated_data}
 
 
 class AnnotationUploadSerializer(serializers.Serializer):
@@ -55,6 +78,16 @@ class AnnotationImportReportSerializer(serializers.Serializer):
     imported = serializers.ListField(child=serializers.DictField())
     already_imported = serializers.ListField(child=serializers.DictField())
     skipped = serializers.ListField(child=serializers.DictField())
+    labels_created = serializers.ListField(
+        child=serializers.CharField(), help_text="names of the labels made from COCO categories"
+    )
+
+
+class LabelCountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    color = serializers.CharField()
+    masks = serializers.IntegerField()
 
 
 class DatasetStatsSerializer(serializers.Serializer):
@@ -67,3 +100,5 @@ class DatasetStatsSerializer(serializers.Serializer):
     annotators = serializers.ListField(child=serializers.DictField())
     model_versions = serializers.ListField(child=serializers.DictField())
     automatic_passes = serializers.ListField(child=serializers.DictField())
+    labels = LabelCountSerializer(many=True, help_text="masks per label, in the pickers' order")
+    unlabelled_masks = serializers.IntegerField(help_text="masks without a label")

@@ -1,43 +1,41 @@
 """Importing masks made elsewhere: SA-1B folders and tars (images and their JSON; an
-export's ``meta/manifest.json`` and ``meta/sa_images_ids.txt``, or beside the shards in older
-exports, are ignored) and COCO instances files
+export's ``manifest.json`` and ``sa_images_ids.txt`` are ignored) and COCO instances files
 (polygons, RLE compressed or not, crowd regions), as masks with source ``imported``.
 
 - **SA-1B**: each ``<name>.jpg`` (or another image format) with its ``<name>.json``, loose in a
   folder (recursively) or in ``.tar`` files (in the folder, or the path itself). The image goes
   through the ordinary image import (``annotation.services.imports``, kept at its size: masks
   are in its pixel frame); an image already in the dataset (same file) gets the masks.
-- **COCO**: images are matched by file name to the dataset's images (an image's original name
-  equal to ``file_name``, or ending in ``/`` + its base name); they must have the same size.
+- **COCO**: ``annotation.services.coco_import`` (images matched by file name, categories kept
+  as labels, crowd flags and the file's ids kept).
 
 Each image is all or nothing: its masks (and, for SA-1B, the image itself) are written in one
 transaction, and one bad annotation (RLE of another size, bad polygon, empty mask, bad field)
 leaves the whole image out, listed in the report's ``skipped`` with the reason, as are images
 without their JSON (or the reverse), unknown or ambiguous file names and annotations of image
 ids the file does not list. A file that is not COCO or SA-1B at all imports nothing
-(InvalidInput). Importing the same masks again adds nothing: each mask's ``client_id`` is
-derived from its pixels, and existing ones are counted as ``already_imported``.
+(InvalidInput). Importing the same masks again adds nothing
+(``annotation.services.imported_masks``): existing ones are counted as ``already_imported``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tarfile
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 
-from annotation.models import Dataset, Image, Mask, MaskSource
-from annotation.services.coco import finite_number, read_coco, segmentation_rle
+from annotation.models import Dataset, Image
+from annotation.services.coco_geometry import finite_number, segmentation_rle
+from annotation.services.coco_import import import_coco
 from annotation.services.errors import InvalidInput
+from annotation.services.imported_masks import AnnotationImportReport, Skip, brief, store_masks
 from annotation.services.imports import Candidate, import_images
 from annotation.services.sa1b import IDS_FILE, LEGACY_METADATA, MANIFEST
 from annotation.services.storage import remove_unreferenced_files
@@ -54,38 +52,8 @@ def max_pixels() -> int:
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # What our own SA-1B export writes beside the shards (now and before): not image data.
 EXPORT_METADATA = (MANIFEST, IDS_FILE, *LEGACY_METADATA)
-CLIENT_ID_NAMESPACE = uuid.UUID("5a1b0000-c0c0-4e5a-9d1b-000000000001")
 # Wraps the stream of images an import works through and yields them unchanged.
 Count = Callable[[Iterable[Any]], Iterable[Any]]
-
-
-@dataclass
-class AnnotationImportReport:
-    imported: list[dict[str, Any]] = field(default_factory=list)
-    already_imported: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def masks(self) -> int:
-        return sum(item["masks"] for item in self.imported)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "masks_imported": self.masks,
-            "imported": self.imported,
-            "already_imported": self.already_imported,
-            "skipped": self.skipped,
-        }
-
-    def summary(self) -> str:
-        return (
-            f"{self.masks} masks imported on {len(self.imported)} images, "
-            f"{len(self.already_imported)} images already imported, {len(self.skipped)} skipped"
-        )
-
-
-class _Skip(Exception):
-    """This image (and all its masks) is left out, for the reason given."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +92,7 @@ def import_annotation_file(
     head = fileobj.read(64)
     fileobj.seek(0)
     if head.lstrip()[:1] == b"{":
-        _import_coco(dataset, fileobj.read(), report, user, count)
+        import_coco(dataset, fileobj.read(), report, user, count)
         return report
     try:
         archive = tarfile.open(fileobj=fileobj, mode="r:*")
@@ -163,7 +131,7 @@ def _folder_pairs(folder: Path, report: AnnotationImportReport) -> Iterator[_Pai
 
 def _read_limited(file: Path) -> bytes:
     if file.stat().st_size > settings.IMPORT_MAX_FILE_BYTES:
-        raise _Skip(f"{file.name} is over the limit of {settings.IMPORT_MAX_FILE_BYTES} bytes")
+        raise Skip(f"{file.name} is over the limit of {settings.IMPORT_MAX_FILE_BYTES} bytes")
     return file.read_bytes()
 
 
@@ -182,7 +150,7 @@ def _tar_pairs(prefix: str, archive: tarfile.TarFile, members, report) -> Iterat
         def read(member: tarfile.TarInfo) -> bytes:
             fh = archive.extractfile(member)
             if fh is None:
-                raise _Skip(f"{member.name} cannot be read from the tar")
+                raise Skip(f"{member.name} cannot be read from the tar")
             return fh.read()
 
         yield _pair(prefix + stem, group, read)
@@ -210,7 +178,7 @@ def _pair(stem: str, group: dict[str, Any], read: Callable[[Any], bytes]) -> _Pa
     )
 
 
-def _import_pairs(dataset: Dataset, pairs: Iterable[_Pair], report, user: Any) -> None:
+def _import_pairs(dataset: Dataset, pairs: Iterator[_Pair], report, user: Any) -> None:
     for pair in pairs:
         if pair.read_image is None and pair.read_json is None:
             report.skipped.append({"name": pair.name, "reason": "not an image or a JSON file"})
@@ -221,7 +189,7 @@ def _import_pairs(dataset: Dataset, pairs: Iterable[_Pair], report, user: Any) -
         else:
             try:
                 _import_pair(dataset, pair, report, user)
-            except _Skip as exc:
+            except Skip as exc:
                 report.skipped.append({"name": pair.name, "reason": str(exc)})
 
 
@@ -234,19 +202,19 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
         if not isinstance(annotations, list):
             raise TypeError("'annotations' is not a list")
     except (ValueError, KeyError, TypeError, tarfile.TarError, OSError) as exc:
-        raise _Skip(f"not an SA-1B JSON file: {exc.__class__.__name__}: {exc}") from exc
+        raise Skip(f"not an SA-1B JSON file: {exc.__class__.__name__}: {exc}") from exc
     except RecursionError:
-        raise _Skip("not an SA-1B JSON file: it is nested too deeply") from None
+        raise Skip("not an SA-1B JSON file: it is nested too deeply") from None
     if not (0 < declared[0] and 0 < declared[1]) or declared[0] * declared[1] > max_pixels():
-        raise _Skip(
-            f"the JSON says the image is {_brief(declared[1])}x{_brief(declared[0])}: not a size "
+        raise Skip(
+            f"the JSON says the image is {brief(declared[1])}x{brief(declared[0])}: not a size "
             f"this platform imports (at most {max_pixels()} pixels, SADE_IMPORT_MAX_PIXELS)"
         )
     masks = _sa1b_masks(annotations, declared)  # checked before the image is stored
     try:
         data = pair.read_image()
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise _Skip(f"the image cannot be read: {exc}") from exc
+        raise Skip(f"the image cannot be read: {exc}") from exc
     new_files: list[str] = []
     try:
         with transaction.atomic():
@@ -254,11 +222,11 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
             if created:
                 new_files.append(image.file)
             if (image.height, image.width) != declared:
-                raise _Skip(
+                raise Skip(
                     f"the JSON says {declared[1]}x{declared[0]}, the image is stored as "
                     f"{image.width}x{image.height} (EXIF orientation?)"
                 )
-            _store(image, masks, pair.name, report, user)
+            store_masks(image, masks, pair.name, report, user)
     except BaseException:
         remove_unreferenced_files(new_files)
         raise
@@ -267,24 +235,15 @@ def _import_pair(dataset: Dataset, pair: _Pair, report, user: Any) -> None:
 def _dimension(header: Any, key: str) -> int:
     value = header[key]
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"the image's {key} is not an integer: {_brief(value)}")
+        raise TypeError(f"the image's {key} is not an integer: {brief(value)}")
     return value
-
-
-def _brief(value: Any) -> str:
-    """A value from the file for a message: its repr, cut short."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # an int of over 4300 digits, deep nesting
-        return f"a {type(value).__name__}"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _import_image(dataset: Dataset, name: str, data: bytes) -> tuple[Image, bool]:
     # short_side=0 keeps the size: the masks are in the file's pixel frame.
     result = import_images(dataset, [Candidate(name, read=lambda: data)], short_side=0)
     if result.rejected:
-        raise _Skip(f"the image was rejected: {result.rejected[0]['reason']}")
+        raise Skip(f"the image was rejected: {result.rejected[0]['reason']}")
     if result.imported:
         return Image.objects.get(pk=result.imported[0]["id"]), True
     return Image.objects.get(pk=result.duplicates[0]["existing_id"]), False
@@ -293,7 +252,7 @@ def _import_image(dataset: Dataset, name: str, data: bytes) -> tuple[Image, bool
 def _sa1b_masks(annotations: list[Any], size: tuple[int, int]) -> list[dict[str, Any]]:
     masks = []
     for index, annotation in enumerate(annotations):
-        label = _brief(annotation.get("id", index) if isinstance(annotation, dict) else index)
+        label = brief(annotation.get("id", index) if isinstance(annotation, dict) else index)
         try:
             if not isinstance(annotation, dict):
                 raise rle_codec.RLEError("an annotation must be an object")
@@ -307,7 +266,7 @@ def _sa1b_masks(annotations: list[Any], size: tuple[int, int]) -> list[dict[str,
                 }
             )
         except rle_codec.RLEError as exc:
-            raise _Skip(f"annotation {label}: {exc}; none of this image's masks imported") from exc
+            raise Skip(f"annotation {label}: {exc}; none of this image's masks imported") from exc
     return masks
 
 
@@ -317,7 +276,7 @@ def _number(annotation: dict[str, Any], key: str) -> float | None:
         return None
     number = finite_number(value)
     if number is None:
-        raise rle_codec.RLEError(f"{key} must be a number, got {_brief(value)}")
+        raise rle_codec.RLEError(f"{key} must be a number, got {brief(value)}")
     return number
 
 
@@ -336,105 +295,4 @@ def _numbers(annotation: dict[str, Any], key: str, *, pairs: bool) -> Any:
         box = [finite_number(v) for v in value]
         if None not in box:
             return box
-    raise rle_codec.RLEError(f"{key} is malformed: {_brief(value)}")
-
-
-def _store(image: Image, masks: list[dict[str, Any]], name: str, report, user: Any) -> None:
-    """Write the masks not already on the image (inside the caller's transaction)."""
-    new: dict[uuid.UUID, Mask] = {}
-    for fields in masks:
-        # Checked against the image the masks land on (an SA-1B file's was its JSON's word).
-        try:
-            valid = rle_codec.checked(fields["rle"], expected_size=(image.height, image.width))
-        except rle_codec.RLEError as exc:
-            raise _Skip(f"{exc}; none of this image's masks imported") from exc
-        if valid.area == 0:
-            raise _Skip("a mask is empty (no foreground pixel); none of its masks imported")
-        digest = hashlib.sha256(json.dumps(valid.rle, sort_keys=True).encode()).hexdigest()
-        client_id = uuid.uuid5(CLIENT_ID_NAMESPACE, digest)
-        new[client_id] = Mask(
-            image=image,
-            rle=valid.rle,
-            bbox=valid.bbox,
-            area=valid.area,
-            source=MaskSource.IMPORTED,
-            stage=image.stage,
-            author=user if getattr(user, "is_authenticated", False) else None,
-            client_id=client_id,
-            **{key: value for key, value in fields.items() if key != "rle"},
-        )
-    existing = set(
-        Mask.objects.filter(image=image, client_id__in=list(new)).values_list(
-            "client_id", flat=True
-        )
-    )
-    created = Mask.objects.bulk_create([m for cid, m in new.items() if cid not in existing])
-    entry = {"name": name, "image_id": image.pk, "masks": len(created)}
-    if created or not existing:
-        report.imported.append(entry)
-    else:
-        report.already_imported.append({**entry, "masks": len(existing)})
-
-
-def _import_coco(dataset: Dataset, data: bytes, report, user: Any, count: Count) -> None:
-    images, grouped = read_coco(data)
-    listed = set()
-    for entry in count(images):
-        if not isinstance(entry, dict) or not isinstance(entry.get("id"), int | str):
-            report.skipped.append({"name": repr(entry)[:80], "reason": "image entry without id"})
-            continue
-        listed.add(entry["id"])
-        name = str(entry.get("file_name") or f"image id {entry['id']}")
-        annotations = grouped.get(entry["id"], [])
-        if not annotations:
-            continue
-        try:
-            image = _match(dataset, entry, name)
-            masks = _coco_masks(annotations, image)
-            with transaction.atomic():
-                _store(image, masks, name, report, user)
-        except _Skip as exc:
-            report.skipped.append({"name": name, "reason": str(exc)})
-    for image_id in sorted(set(grouped) - listed, key=str):
-        count = len(grouped[image_id])
-        report.skipped.append(
-            {
-                "name": f"image id {image_id!r}",
-                "reason": f"{count} annotations refer to an image the file does not list",
-            }
-        )
-
-
-def _match(dataset: Dataset, entry: dict[str, Any], name: str) -> Image:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    candidates = list(
-        Image.objects.filter(dataset=dataset).filter(
-            Q(original_name=name) | Q(original_name=base) | Q(original_name__endswith="/" + base)
-        )[:10]
-    )
-    exact = [image for image in candidates if image.original_name == name]
-    if len(exact) == 1 or len(candidates) == 1:
-        image = exact[0] if exact else candidates[0]
-    elif not candidates:
-        raise _Skip(f"no image named {base!r} in dataset {dataset.name!r}")
-    else:
-        raise _Skip(f"{len(candidates)} images of the dataset are named {base!r}: ambiguous")
-    width, height = entry.get("width"), entry.get("height")
-    if (width, height) != (image.width, image.height):
-        raise _Skip(
-            f"the file says {width}x{height}, the dataset's image {image.pk} is "
-            f"{image.width}x{image.height}"
-        )
-    return image
-
-
-def _coco_masks(annotations: list[Any], image: Image) -> list[dict[str, Any]]:
-    masks = []
-    for index, annotation in enumerate(annotations):
-        label = _brief(annotation.get("id", index))
-        try:
-            rle = segmentation_rle(annotation.get("segmentation"), image.height, image.width)
-        except rle_codec.RLEError as exc:
-            raise _Skip(f"annotation {label}: {exc}; none of this image's masks imported") from exc
-        masks.append({"rle": rle, "predicted_iou": None, "stability_score": None})
-    return masks
+    raise rle_codec.RLEError(f"{key} is malformed: {brief(value)}")

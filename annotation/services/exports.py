@@ -1,7 +1,9 @@
 """Export jobs: an admin asks for an SA-1B or COCO export, a cpu worker writes it under
 MEDIA_ROOT/exports/<export id>/ with its progress in the database, and the files are downloaded
 through the API. SA-1B: the shards, ``meta/manifest.json`` and ``meta/sa_images_ids.txt``
-(``annotation.services.sa1b``); COCO: ``instances.json`` (``annotation.services.coco``)."""
+(``annotation.services.sa1b``); COCO: ``instances.json``, or ``results.json`` in results format
+(``annotation.services.coco``). A COCO export's options (``ids``, ``coco_format``) are kept in
+its ``filters`` beside the filters, and in its report."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from django.db import transaction
 from annotation.models import Dataset, DatasetMembership, Export, Role
 from annotation.services.access import User
 from annotation.services.atomic_files import remove_partials, staged_directory
-from annotation.services.coco import export_coco
+from annotation.services.coco import OPTION_KEYS, CocoOptions, export_coco, parse_coco_options
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.export_format import parse_filters
 from annotation.services.jobs import (
@@ -61,17 +63,24 @@ def queue_export(
     format: str = Export.Format.SA1B,
     filters: dict[str, Any] | None = None,
     shard_size: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Export:
-    """Record an export and queue it on the cpu queue."""
+    """Record an export and queue it on the cpu queue. ``options``: a COCO export's (see
+    ``annotation.services.coco.CocoOptions``)."""
     if format not in Export.Format.values:
         raise InvalidInput(f"format must be one of {', '.join(Export.Format.values)}")
     parsed = parse_filters(filters)
+    recorded = parsed.as_dict()
+    if format == Export.Format.COCO:
+        recorded |= parse_coco_options(options).as_dict()
+    elif options:
+        raise InvalidInput(f"{', '.join(sorted(options))}: options of the COCO format only")
     shard_size = check_shard_size(shard_size or Export._meta.get_field("shard_size").default)
     with transaction.atomic():
         export = Export.objects.create(
             dataset=dataset,
             format=format,
-            filters=parsed.as_dict(),
+            filters=recorded,
             shard_size=shard_size,
             created_by=user if user.is_authenticated else None,
         )
@@ -119,8 +128,16 @@ def remove_export_files(export: Export) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
+def split_options(recorded: dict[str, Any]) -> tuple[dict[str, Any], CocoOptions]:
+    """An export's recorded ``filters`` as (the mask filters, the COCO options)."""
+    filters = {key: value for key, value in recorded.items() if key not in OPTION_KEYS}
+    options = {key: value for key, value in recorded.items() if key in OPTION_KEYS}
+    return filters, parse_coco_options(options)
+
+
 def _write(export: Export, out_dir: Path) -> dict[str, Any]:
-    filters = parse_filters(export.filters)
+    raw_filters, options = split_options(export.filters)
+    filters = parse_filters(raw_filters)
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -134,9 +151,13 @@ def _write(export: Export, out_dir: Path) -> dict[str, Any]:
     if export.format == Export.Format.COCO:
         with staged_directory(out_dir) as staging:
             counts = export_coco(
-                export.dataset, staging / COCO_FILE, filters=filters, progress=progress
+                export.dataset,
+                staging / options.file_name,
+                filters=filters,
+                options=options,
+                progress=progress,
             )
-        return {**counts, "files": [COCO_FILE]}
+        return {**counts, "files": [options.file_name]}
     manifest = export_sa1b(
         export.dataset,
         out_dir,
@@ -156,7 +177,7 @@ def export_file(export: Export, shard: int | None = None) -> Path:
     if export.format == Export.Format.COCO:
         if shard is not None:
             raise InvalidInput("a COCO export is one file: leave out 'shard'")
-        name = COCO_FILE
+        name = Path(str((export.report.get("files") or [COCO_FILE])[0])).name
     elif shard is None:
         name = MANIFEST
     else:

@@ -288,17 +288,20 @@ def test_exports_are_listed_downloaded_and_started_from_the_page(
     page.fill("input[name=min_predicted_iou]", "")
     page.select_option("select[name=format]", "coco")
     page.select_option("#export-form select[name=stage]", "1")
+    page.select_option("#export-form select[name=ids]", "platform")
     page.click("#export-form button[type=submit]")
     # The inline worker has written it by the time the page asks: "queued" became its state.
     message.filter(has_text="done").wait_for()
     new = Export.objects.filter(dataset=dataset).exclude(pk=existing.pk).get()
     assert message.inner_text() == f"Export #{new.pk} done: download instances.json"
     assert message.locator("a").get_attribute("href") == f"/api/exports/{new.pk}/download/"
-    assert (new.format, new.filters) == ("coco", {"stage": 1})
+    options = {"ids": "platform", "coco_format": "instances"}
+    assert (new.format, new.filters) == ("coco", {"stage": 1, **options})
     link = page.locator(f"#export-table tr[data-export='{new.pk}'] a:text('instances.json')")
     link.wait_for()
     coco = json.loads(page.request.get(live_server.url + link.get_attribute("href")).body())
-    assert len(coco["annotations"]) == Mask.objects.filter(image__dataset=dataset, stage=1).count()
+    stage_1 = Mask.objects.filter(image__dataset=dataset, stage=1)
+    assert sorted(a["id"] for a in coco["annotations"]) == sorted(m.pk for m in stage_1)
     screenshot(page)
     assert outside_requests(requested, live_server) == []
 
@@ -311,7 +314,15 @@ def test_an_empty_dataset_shows_empty_states(live_server, page, login, screensho
     screenshot(page)
     drawn = page.evaluate(READ_CHARTS, CHARTS)
     assert drawn == {name: None for name in CHARTS}
-    for card in ["images", "masks-per-image", "seconds", "annotators", "passes", "exports"]:
+    for card in [
+        "images",
+        "masks-per-image",
+        "seconds",
+        "annotators",
+        "labels",
+        "passes",
+        "exports",
+    ]:
         assert page.locator(f"[data-card='{card}'] .dash-empty").is_visible(), card
     assert page.locator("#models-none").is_visible()
 

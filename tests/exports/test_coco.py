@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from pycocotools import mask as mask_utils
 
-from annotation.models import Mask
+from annotation.models import Image, Mask
 from annotation.services.annotation_imports import import_annotations
 from annotation.services.coco import export_coco
 from engine import rle as rle_codec
@@ -37,7 +37,15 @@ def test_export_writes_instances_with_rle_that_decode_to_the_stored_pixels(datas
     counts = export_coco(dataset, tmp_path / "out.json")
 
     doc = json.loads((tmp_path / "out.json").read_text())
-    assert counts == {"file": "out.json", "images": 1, "masks": 2, "failed_masks": []}
+    options = {"ids": "source", "coco_format": "instances"}
+    assert counts == {
+        "file": "out.json",
+        "images": 1,
+        "masks": 2,
+        "categories": 1,
+        "options": options,
+        "failed_masks": [],
+    }
     assert doc["categories"] == [{"id": 1, "name": "object", "supercategory": "object"}]
     assert doc["images"] == [{"id": image.pk, "file_name": "img-1.png", "width": 64, "height": 48}]
     for annotation, mask in zip(doc["annotations"], masks, strict=True):
@@ -79,7 +87,8 @@ def test_import_reads_polygons_rle_uncompressed_rle_and_crowd(dataset, tmp_path)
 
 def test_coco_import_then_export_gives_the_same_masks(dataset, other_dataset, tmp_path):
     source = [factories.add_image(dataset, seed=s) for s in (1, 2)]
-    target = [factories.add_image(other_dataset, seed=s) for s in (1, 2)]  # same files
+    for seed in (1, 2):  # the same files in the other dataset
+        factories.add_image(other_dataset, seed=seed)
     add_mask(source[0], blob(source[0], 20, 20, 7))
     add_mask(source[0], blob(source[0], 50, 30, 5))
     add_mask(source[1], blob(source[1], 10, 10, 9))
@@ -93,7 +102,9 @@ def test_coco_import_then_export_gives_the_same_masks(dataset, other_dataset, tm
     assert [x["segmentation"] for x in a["annotations"]] == [
         x["segmentation"] for x in b["annotations"]
     ]
-    assert {x["image_id"] for x in b["annotations"]} == {im.pk for im in target}
+    # The second export writes back the first one's ids (kept as the images' external ids).
+    assert {x["image_id"] for x in b["annotations"]} == {im.pk for im in source}
+    assert {im.external_id for im in other_dataset.images.all()} == {im.pk for im in source}
 
 
 def test_importing_the_same_file_twice_adds_nothing(dataset, tmp_path):
@@ -176,3 +187,17 @@ def test_export_coco_command(dataset, tmp_path):
     doc = json.loads((tmp_path / "x.json").read_text())
     assert len(doc["annotations"]) == 1
     assert doc["info"]["filters"] == {"stage": 3}
+
+
+def test_export_coco_command_writes_platform_ids_and_results(dataset, tmp_path):
+    image = factories.add_image(dataset, seed=1)
+    Image.objects.filter(pk=image.pk).update(external_id=4_000_000_000)
+    mask = add_mask(image, blob(image, 20, 20, 7), external_id=55)
+    call_command("export_coco", "cats", str(tmp_path / "a.json"))
+    call_command("export_coco", "cats", str(tmp_path / "b.json"), "--ids", "platform")
+    call_command("export_coco", "cats", str(tmp_path / "c.json"), "--results")
+
+    a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "abc")
+    assert (a["images"][0]["id"], a["annotations"][0]["id"]) == (4_000_000_000, 55)
+    assert (b["images"][0]["id"], b["annotations"][0]["id"]) == (image.pk, mask.pk)
+    assert [(r["image_id"], r["category_id"], r["score"]) for r in c] == [(4_000_000_000, 1, 1.0)]

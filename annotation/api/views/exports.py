@@ -52,6 +52,7 @@ class DatasetExportsView(ServiceErrorMixin, APIView):
             format=body.validated_data["format"],
             filters=body.filters(),
             shard_size=body.validated_data["shard_size"],
+            options=body.options(),
         )
         return Response(s.ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 

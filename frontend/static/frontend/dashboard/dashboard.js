@@ -139,6 +139,11 @@
     return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(", ") : "all masks";
   }
 
+  /* instances.json, or results.json for a COCO export in results format. */
+  function cocoFile(exp) {
+    return ((exp.report && exp.report.files) || ["instances.json"])[0];
+  }
+
   function fileLinks(exp) {
     const cell = el("td", null, "dash-files");
     if (exp.status === "failed") {
@@ -150,7 +155,7 @@
       return cell;
     }
     if (exp.format === "coco") {
-      cell.append(link(exp.download_url, "instances.json"));
+      cell.append(link(exp.download_url, cocoFile(exp)));
       return cell;
     }
     cell.append(link(exp.download_url, "manifest.json"));
@@ -203,7 +208,7 @@
     }
     message.replaceChildren(`Export #${exp.id} ${exp.status}`);
     if (exp.status === "done" && exp.download_url) {
-      message.append(": download ", link(exp.download_url, exp.format === "coco" ? "instances.json" : "manifest.json"));
+      message.append(": download ", link(exp.download_url, exp.format === "coco" ? cocoFile(exp) : "manifest.json"));
     } else if (exp.error) {
       message.className = "dash-message error";
       message.append(`: ${exp.error}`);
@@ -265,6 +270,10 @@
     const data = new FormData(form);
     const body = { format: data.get("format") };
     if (body.format === "sa1b") body.shard_size = Number(data.get("shard_size"));
+    if (body.format === "coco") {
+      body.ids = data.get("ids");
+      body.coco_format = data.get("coco_format");
+    }
     for (const key of ["stage", "model_version", "min_predicted_iou", "min_stability_score"]) {
       if (data.get(key) !== "") body[key] = Number(data.get(key));
     }
@@ -321,7 +330,10 @@
     const form = document.getElementById("export-form");
     form.addEventListener("submit", startExport);
     form.elements.format.addEventListener("change", () => {
-      form.elements.shard_size.disabled = form.elements.format.value !== "sa1b";
+      const sa1b = form.elements.format.value === "sa1b";
+      form.elements.shard_size.disabled = !sa1b;
+      form.elements.ids.disabled = sa1b;
+      form.elements.coco_format.disabled = sa1b;
     });
     render(page.stats, page.exports, page.jobs);
   }
