@@ -15,7 +15,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLResolver, get_resolver, resolve
 
-from annotation.models import AutomaticPass, AutomaticPassImage, Export, ImportJob, Mask, Stage
+from annotation.models import (
+    AutomaticPass,
+    AutomaticPassImage,
+    Export,
+    ImportJob,
+    Label,
+    Mask,
+    Stage,
+)
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
 from annotation.services.image_holds import claim_next_image
@@ -123,6 +131,11 @@ class Case:
 
 def d(c: Ctx) -> str:
     return f"/api/datasets/{c.dataset.pk}"
+
+
+def label_url(c: Ctx) -> str:
+    label, _ = Label.objects.get_or_create(dataset=c.dataset, name="bench")
+    return f"{d(c)}/labels/{label.pk}/"
 
 
 def i(c: Ctx) -> str:
@@ -292,6 +305,18 @@ CASES = [
         True,
     ),
     Case("dataset stats", "get", lambda c: f"{d(c)}/stats/", (200, 404, 200)),
+    # Labels: members read, the dataset's admins change.
+    Case("list labels", "get", lambda c: f"{d(c)}/labels/", (200, 404, 200)),
+    Case("read label", "get", lambda c: label_url(c), (200, 404, 200)),
+    Case(
+        "add label",
+        "post",
+        lambda c: f"{d(c)}/labels/",
+        (403, 404, 201),
+        lambda c: {"name": "tree", "color": "#00aa00"},
+    ),
+    Case("change label", "patch", lambda c: label_url(c), (403, 404, 200), lambda c: {"name": "b"}),
+    Case("delete label", "delete", lambda c: label_url(c), (403, 404, 200)),
     # Automatic passes.
     Case("dataset passes", "get", lambda c: f"{d(c)}/automatic-passes/", (403, 404, 200)),
     Case(
