@@ -16,6 +16,7 @@ from django.db import transaction
 from annotation.models import Dataset, DatasetMembership, Export, Role
 from annotation.services.access import User
 from annotation.services.atomic_files import remove_partials, staged_directory
+from annotation.services.audit_gates import check_gate, parse_gate, record_gate
 from annotation.services.coco import export_coco
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.export_format import parse_filters
@@ -55,19 +56,23 @@ def queue_export(
     format: str = Export.Format.SA1B,
     filters: dict[str, Any] | None = None,
     shard_size: int | None = None,
+    gate: dict[str, Any] | None = None,
 ) -> Export:
-    """Record an export and queue it on the cpu queue."""
+    """Record an export and queue it on the cpu queue. With a ``gate`` (audit thresholds,
+    annotation.services.audit_gates) it is refused unless the audits meet it, and records them."""
     if format not in Export.Format.values:
         raise InvalidInput(f"format must be one of {', '.join(Export.Format.values)}")
     parsed = parse_filters(filters)
     shard_size = check_shard_size(shard_size or Export._meta.get_field("shard_size").default)
     with transaction.atomic():
+        report = {} if gate is None else {"gate": check_gate(dataset, parsed, parse_gate(gate))}
         export = Export.objects.create(
             dataset=dataset,
             format=format,
             filters=parsed.as_dict(),
             shard_size=shard_size,
             created_by=user if user.is_authenticated else None,
+            report=report,
         )
         queue_task("annotation.run_export", export.pk)
     return export
@@ -83,8 +88,11 @@ def run_export(export: Export) -> str:
     remove_export_files(export)
     if not start_job(export, progress_done=0):
         return export.status
-    report = run_recorded(export, lambda: _write(export, out_dir))
+    gate = export.report.get("gate")
+    report = run_recorded(export, lambda: _write(export, out_dir, gate))
     if report is not None:
+        if gate is not None:
+            report["gate"] = gate
         export.report, export.output = report, str(out_dir)
         export.progress_done = export.progress_total = report["images"]
     fields = ["report", "output", "progress_done", "progress_total"]
@@ -113,7 +121,7 @@ def remove_export_files(export: Export) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def _write(export: Export, out_dir: Path) -> dict[str, Any]:
+def _write(export: Export, out_dir: Path, gate: dict[str, Any] | None = None) -> dict[str, Any]:
     filters = parse_filters(export.filters)
     last = [0.0]
 
@@ -138,6 +146,8 @@ def _write(export: Export, out_dir: Path) -> dict[str, Any]:
         shard_size=export.shard_size,
         progress=progress,
     )
+    if gate is not None:
+        record_gate(out_dir / MANIFEST, gate)
     keys = ("images", "masks", "shards", "skipped", "failed_masks", "files")
     return {key: manifest[key] for key in keys}
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Dataset, Image, ImageStatus, Stage
 from annotation.services.access import can_administer
+from annotation.services.audits import audit_held_images
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.heldout import queue_order
 
@@ -38,6 +39,8 @@ def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Im
         with transaction.atomic():
             now = timezone.now()
             pending = Image.objects.filter(dataset=dataset, stage=stage, status=ImageStatus.PENDING)
+            # An open audit's images are the reviewers' until reviewed.
+            pending = pending.exclude(pk__in=audit_held_images())
             mine = pending.filter(held_by=user, held_until__gt=now).order_by("created_at", "pk")
             image = mine.first()
             if image is None:
