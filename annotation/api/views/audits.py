@@ -143,7 +143,7 @@ class AuditViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
             )
         }
     )
-    @action(detail=True, methods=["get"], url_path="report.csv", url_name="report-csv")
+    @action(detail=True, methods=["get"], url_path="report-csv", url_name="report-csv")
     def report_csv(self, request: Request, pk=None) -> HttpResponse:
         """The report as CSV."""
         audit = self.get_object()
