@@ -21,12 +21,13 @@ class Audit(models.Model):
         CANCELLED = "cancelled"
 
     class Source(models.TextChoices):
+        BOTH = "", "automatic and pre-filled masks"
         AUTOMATIC = MaskSource.AUTOMATIC.value, "stage-3 automatic masks"
         PREFILLED = MaskSource.PREFILLED.value, "stage-2 pre-filled masks"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="audits")
     source = models.CharField(
-        max_length=16, choices=Source.choices, blank=True, help_text="empty: both model sources"
+        max_length=16, choices=Source.choices, blank=True, default=Source.BOTH
     )
     model_version = models.ForeignKey(
         "registry.ModelVersion",

@@ -79,9 +79,9 @@ def _audited_masks(dataset: Dataset, source: str, model_version: ModelVersion | 
 
 
 def _check_options(source: Any, sample_size: Any, seed: Any) -> None:
-    if source not in ("", *Audit.Source.values):
+    if source not in Audit.Source.values:
         raise InvalidInput(
-            f"source must be one of {', '.join(Audit.Source.values)} (or left out: both)",
+            "source must be automatic, prefilled or empty (both)",
             field="source",
         )
     if isinstance(sample_size, bool) or not isinstance(sample_size, int):

@@ -76,9 +76,6 @@ class AuditViewSet(ServiceErrorMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return audits.visible_audits(self.request.user)
 
-    def get_object(self):
-        return get_visible(self.get_queryset(), self.kwargs["pk"])
-
     @extend_schema(
         request=None,
         responses={200: s.AuditSerializer, **error_responses(409, c409=NOT_OPEN)},
