@@ -89,10 +89,8 @@ def run_export(export: Export) -> str:
     if not start_job(export, progress_done=0):
         return export.status
     gate = export.report.get("gate")
-    report = run_recorded(export, lambda: _write(export, out_dir, gate))
+    report = run_recorded(export, lambda: _write_gated(export, out_dir, gate))
     if report is not None:
-        if gate is not None:
-            report["gate"] = gate
         export.report, export.output = report, str(out_dir)
         export.progress_done = export.progress_total = report["images"]
     fields = ["report", "output", "progress_done", "progress_total"]
@@ -121,7 +119,18 @@ def remove_export_files(export: Export) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def _write(export: Export, out_dir: Path, gate: dict[str, Any] | None = None) -> dict[str, Any]:
+def _write_gated(export: Export, out_dir: Path, gate: dict[str, Any] | None) -> dict[str, Any]:
+    """``_write``, then the release gate's record (the audits it relied on) in the report and
+    the SA-1B manifest."""
+    report = _write(export, out_dir)
+    if gate is not None:
+        if export.format == Export.Format.SA1B:
+            record_gate(out_dir / MANIFEST, gate)
+        report["gate"] = gate
+    return report
+
+
+def _write(export: Export, out_dir: Path) -> dict[str, Any]:
     filters = parse_filters(export.filters)
     last = [0.0]
 
@@ -146,8 +155,6 @@ def _write(export: Export, out_dir: Path, gate: dict[str, Any] | None = None) ->
         shard_size=export.shard_size,
         progress=progress,
     )
-    if gate is not None:
-        record_gate(out_dir / MANIFEST, gate)
     keys = ("images", "masks", "shards", "skipped", "failed_masks", "files")
     return {key: manifest[key] for key in keys}
 

@@ -39,12 +39,13 @@ def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Im
         with transaction.atomic():
             now = timezone.now()
             pending = Image.objects.filter(dataset=dataset, stage=stage, status=ImageStatus.PENDING)
-            # An open audit's images are the reviewers' until reviewed.
-            pending = pending.exclude(pk__in=audit_held_images())
             mine = pending.filter(held_by=user, held_until__gt=now).order_by("created_at", "pk")
             image = mine.first()
             if image is None:
                 free = pending.filter(Q(held_by__isnull=True) | Q(held_until__lte=now))
+                # An open audit's images are the reviewers' until reviewed (one held already
+                # by an annotator stays theirs: the audit does not take work in progress).
+                free = free.exclude(pk__in=audit_held_images())
                 candidates = queue_order(dataset, free)
                 if connection.features.has_select_for_update_skip_locked:
                     candidates = candidates.select_for_update(skip_locked=True)
