@@ -138,3 +138,23 @@ def test_bad_options_and_nothing_to_audit_are_refused(case):
     Mask.objects.filter(source="prefilled").delete()
     with pytest.raises(Conflict, match="no image"):
         audits.start_audit(case.dataset, case.admin, source="prefilled", sample_size=1)
+
+
+def test_queues_and_prefetch_do_not_count_or_show_audit_images(case):
+    from annotation.services.next_images import stage_queues, upcoming_images
+
+    def available() -> int:
+        queue = next(q for q in stage_queues(case.annotator) if q["dataset"] == case.dataset)
+        return next(s for s in queue["stages"] if s["stage"] == 2)["available"]
+
+    assert available() == 1 and [im.pk for im in upcoming_images(case.dataset, 2)] == [case.c.pk]
+    audit = audits.start_audit(case.dataset, case.admin, sample_size=10)
+    assert available() == 0 and upcoming_images(case.dataset, 2) == []
+    audits.cancel_audit(audit)
+    assert available() == 1
+
+
+def test_an_image_an_annotator_holds_stays_theirs_when_drawn(case):
+    assert image_holds.claim_next_image(case.dataset, case.annotator, 2).pk == case.c.pk
+    audits.start_audit(case.dataset, case.admin, sample_size=10)
+    assert image_holds.claim_next_image(case.dataset, case.annotator, 2).pk == case.c.pk
