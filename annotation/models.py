@@ -456,3 +456,6 @@ class HumanMaskDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.masks} masks by people in {self.dataset_id} stage {self.stage} on {self.day}"
+
+
+from annotation.audit_models import Audit, AuditImage, AuditItem  # noqa: E402, F401

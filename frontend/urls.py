@@ -14,5 +14,6 @@ urlpatterns = [
         name="next-image",
     ),
     path("annotate/<int:image_id>/", views.annotate, name="annotate"),
+    path("audits/<int:audit_id>/review/", views.review_audit, name="audit-review"),
     path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation.models import Role, Stage
-from annotation.services import access, image_holds, next_images
+from annotation.services import access, audits, image_holds, next_images
 from annotation.services.errors import ServiceError
 from engine.registry import CheckpointError
 from registry import visibility
@@ -64,6 +64,10 @@ def home(request: HttpRequest) -> HttpResponse:
     model, model_error = _model_or_error(request)
     context = {
         "queues": next_images.stage_queues(request.user),
+        # Only reviewers and admins see audits; annotators never learn which images are audited.
+        "open_audits": audits.visible_audits(request.user)
+        .filter(status="open")
+        .select_related("dataset"),
         "model": model,
         "model_error": model_error,
     }
@@ -88,6 +92,40 @@ def next_image(request: HttpRequest, dataset_id: int, stage: int) -> HttpRespons
 
 
 @login_required
+@require_POST
+def review_audit(request: HttpRequest, audit_id: int) -> HttpResponse:
+    """Hold the next image of an audit's sample for this reviewer and open it."""
+    audit = get_object_or_404(audits.visible_audits(request.user), pk=audit_id)
+    try:
+        image = audits.next_audit_image(audit, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("home")
+    if image is None:
+        messages.info(request, f"Nothing left to review in audit {audit.pk}.")
+        return redirect("home")
+    return redirect(f"{reverse('annotate', args=[image.pk])}?audit={audit.pk}")
+
+
+def _audit_config(request: HttpRequest, image_id: int) -> dict | None:
+    """The audit the page reviews (?audit=ID), when the user may see it and it samples the
+    image; None otherwise (the page is then the ordinary one)."""
+    raw = request.GET.get("audit", "")
+    if not raw.isdigit() or len(raw) > 18:
+        return None
+    audit = audits.visible_audits(request.user).filter(pk=int(raw), images__image_id=image_id)
+    audit = audit.first()
+    if audit is None:
+        return None
+    return {
+        "id": audit.pk,
+        "status": audit.status,
+        "nextUrl": reverse("audit-next-image", args=[audit.pk]),
+        "doneUrl": reverse("audit-image-done", args=[audit.pk, image_id]),
+    }
+
+
+@login_required
 @ensure_csrf_cookie
 def annotate(request: HttpRequest, image_id: int) -> HttpResponse:
     image = get_object_or_404(
@@ -108,6 +146,7 @@ def annotate(request: HttpRequest, image_id: int) -> HttpResponse:
         "everythingMaxGrid": None if role == Role.ADMIN else settings.EVERYTHING_MAX_GRID,
         "homeUrl": reverse("home"),
         "annotateUrl": reverse("annotate", args=[0]).replace("/0/", "/{id}/"),
+        "audit": _audit_config(request, image.pk),
     }
     return render(
         request,

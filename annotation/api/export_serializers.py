@@ -27,6 +27,35 @@ class ExportSerializer(serializers.ModelSerializer):
         return reverse("export-download", args=[export.pk])
 
 
+class GateSerializer(serializers.Serializer):
+    """Release gate: each threshold bounds a figure of the latest finished audit of every model
+    version, source and stage whose model-made masks the export includes (see
+    annotation.services.audit_gates)."""
+
+    min_share_iou_90 = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_share_iou_75 = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_share_iou_50 = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_median_iou = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_precision = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_recall = FiniteFloatField(min_value=0, max_value=1, required=False)
+    min_boundary_iou = FiniteFloatField(min_value=0, max_value=1, required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key)[:40] for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    f"unknown thresholds: {', '.join(unknown)[:200]}; "
+                    f"known: {', '.join(self.fields)}"
+                )
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError("give at least one threshold")
+        return attrs
+
+
 class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=Export.Format.choices, default=Export.Format.SA1B)
     shard_size = serializers.IntegerField(
@@ -51,6 +80,9 @@ class ExportRequestSerializer(serializers.Serializer):
         choices=FORMAT_CHOICES,
         required=False,
         help_text="COCO only: instances JSON (default) or results for COCOeval",
+    )
+    gate = GateSerializer(
+        required=False, help_text="refuse (409) unless audits of the model's masks meet these"
     )
 
     FILTERS = ("stage", "source", "model_version", "min_predicted_iou", "min_stability_score")

@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from annotation.api.views.account import MeTodayView, MeView, ModelStatusView, TokenView
+from annotation.api.views.audits import AuditViewSet, DatasetAuditsView
 from annotation.api.views.automatic import (
     AutomaticPassPreviewView,
     AutomaticPassViewSet,
@@ -29,6 +30,7 @@ router.register("sessions", SessionViewSet, basename="session")
 router.register("import-jobs", ImportJobViewSet, basename="importjob")
 router.register("exports", ExportViewSet, basename="export")
 router.register("automatic-passes", AutomaticPassViewSet, basename="automaticpass")
+router.register("audits", AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
@@ -45,6 +47,7 @@ urlpatterns = [
         AutomaticPassPreviewView.as_view(),
         name="dataset-automatic-pass-preview",
     ),
+    path("datasets/<int:dataset_id>/audits/", DatasetAuditsView.as_view(), name="dataset-audits"),
     path(
         "datasets/<int:dataset_id>/exports/", DatasetExportsView.as_view(), name="dataset-exports"
     ),

@@ -18,6 +18,7 @@ from django.db import transaction
 from annotation.models import Dataset, DatasetMembership, Export, Role
 from annotation.services.access import User
 from annotation.services.atomic_files import remove_partials, staged_directory
+from annotation.services.audit_gates import check_gate, parse_gate, record_gate
 from annotation.services.coco import OPTION_KEYS, CocoOptions, export_coco, parse_coco_options
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.export_format import parse_filters
@@ -64,9 +65,11 @@ def queue_export(
     filters: dict[str, Any] | None = None,
     shard_size: int | None = None,
     options: dict[str, Any] | None = None,
+    gate: dict[str, Any] | None = None,
 ) -> Export:
     """Record an export and queue it on the cpu queue. ``options``: a COCO export's (see
-    ``annotation.services.coco.CocoOptions``)."""
+    ``annotation.services.coco.CocoOptions``). With a ``gate`` (audit thresholds,
+    annotation.services.audit_gates) it is refused unless the audits meet it, and records them."""
     if format not in Export.Format.values:
         raise InvalidInput(f"format must be one of {', '.join(Export.Format.values)}")
     parsed = parse_filters(filters)
@@ -77,12 +80,14 @@ def queue_export(
         raise InvalidInput(f"{', '.join(sorted(options))}: options of the COCO format only")
     shard_size = check_shard_size(shard_size or Export._meta.get_field("shard_size").default)
     with transaction.atomic():
+        report = {} if gate is None else {"gate": check_gate(dataset, parsed, parse_gate(gate))}
         export = Export.objects.create(
             dataset=dataset,
             format=format,
             filters=recorded,
             shard_size=shard_size,
             created_by=user if user.is_authenticated else None,
+            report=report,
         )
         queue_task("annotation.run_export", export.pk)
     return export
@@ -98,7 +103,8 @@ def run_export(export: Export) -> str:
     remove_export_files(export)
     if not start_job(export, progress_done=0):
         return export.status
-    report = run_recorded(export, lambda: _write(export, out_dir))
+    gate = export.report.get("gate")
+    report = run_recorded(export, lambda: _write_gated(export, out_dir, gate))
     if report is not None:
         export.report, export.output = report, str(out_dir)
         export.progress_done = export.progress_total = report["images"]
@@ -133,6 +139,17 @@ def split_options(recorded: dict[str, Any]) -> tuple[dict[str, Any], CocoOptions
     filters = {key: value for key, value in recorded.items() if key not in OPTION_KEYS}
     options = {key: value for key, value in recorded.items() if key in OPTION_KEYS}
     return filters, parse_coco_options(options)
+
+
+def _write_gated(export: Export, out_dir: Path, gate: dict[str, Any] | None) -> dict[str, Any]:
+    """``_write``, then the release gate's record (the audits it relied on) in the report and
+    the SA-1B manifest."""
+    report = _write(export, out_dir)
+    if gate is not None:
+        if export.format == Export.Format.SA1B:
+            record_gate(out_dir / MANIFEST, gate)
+        report["gate"] = gate
+    return report
 
 
 def _write(export: Export, out_dir: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Dataset, Image, ImageStatus, Stage
 from annotation.services.access import can_administer
+from annotation.services.audits import audit_held_images
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.heldout import queue_order
 
@@ -42,6 +43,9 @@ def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Im
             image = mine.first()
             if image is None:
                 free = pending.filter(Q(held_by__isnull=True) | Q(held_until__lte=now))
+                # An open audit's images are the reviewers' until reviewed (one held already
+                # by an annotator stays theirs: the audit does not take work in progress).
+                free = free.exclude(pk__in=audit_held_images())
                 candidates = queue_order(dataset, free)
                 if connection.features.has_select_for_update_skip_locked:
                     candidates = candidates.select_for_update(skip_locked=True)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotation.models import Dataset, EmbeddingStatus, Image, ImageStatus, Stage
 from annotation.services.access import role_in, visible_datasets
+from annotation.services.audits import audit_held_images
 from annotation.services.embeddings import (
     embedding_store,
     get_or_compute_embedding,
@@ -32,12 +33,13 @@ def stage_queues(user: AbstractBaseUser) -> list[dict[str, Any]]:
     now = timezone.now()
     held = Q(held_by__isnull=False, held_until__gt=now)
     pending = Q(status=ImageStatus.PENDING)
+    audited = Q(pk__in=audit_held_images())  # not for annotators while an audit holds them
     rows = (
         Image.objects.filter(dataset__in=visible_datasets(user), stage__in=ANNOTATED_STAGES)
         .values("dataset", "stage")
         .annotate(
             total=Count("id"),
-            available=Count("id", filter=pending & ~held),
+            available=Count("id", filter=pending & ~held & ~audited),
             mine=Count("id", filter=pending & held & Q(held_by=user)),
             others=Count("id", filter=pending & held & ~Q(held_by=user)),
             done=Count("id", filter=Q(status=ImageStatus.DONE)),
@@ -66,6 +68,7 @@ def upcoming_images(dataset: Dataset, stage: object, count: int = 1) -> list[Ima
     free = Image.objects.filter(dataset=dataset, stage=stage, status=ImageStatus.PENDING).filter(
         Q(held_by__isnull=True) | Q(held_until__lte=timezone.now())
     )
+    free = free.exclude(pk__in=audit_held_images())
     return list(queue_order(dataset, free)[:count])
 
 

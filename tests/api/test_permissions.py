@@ -24,6 +24,7 @@ from annotation.models import (
     Mask,
     Stage,
 )
+from annotation.services.audits import start_audit
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
 from annotation.services.image_holds import claim_next_image
@@ -55,6 +56,7 @@ class Ctx:
     automatic_pass: Any
     prefilled: Any
     training_round: Any
+    audit: Any = None
 
 
 @pytest.fixture
@@ -95,6 +97,8 @@ def ctx(dataset, annotator, dataset_admin, admin_user, tiny_model, tmp_path) -> 
     training_round = TrainingRound.objects.create(
         dataset=dataset, parent=get_active_version(), config={"steps": 1}, total_steps=1
     )
+    # An open audit of the pre-filled mask's image (audits: reviewers and admins only).
+    audit = start_audit(dataset, dataset_admin, sample_size=1)
     return Ctx(
         dataset,
         image,
@@ -107,6 +111,7 @@ def ctx(dataset, annotator, dataset_admin, admin_user, tiny_model, tmp_path) -> 
         automatic_pass,
         prefilled,
         training_round,
+        audit,
     )
 
 
@@ -303,6 +308,36 @@ CASES = [
         (403, 404, 200),  # 200: the file holds nothing new
         coco_upload,
         True,
+    ),
+    Case("dataset audits", "get", lambda c: f"{d(c)}/audits/", (403, 404, 200)),
+    Case(
+        "start audit",
+        "post",
+        lambda c: f"{d(c)}/audits/",
+        (403, 404, 409),  # the one image with model masks is in the open audit already
+        lambda c: {"sample_size": 1},
+    ),
+    Case("list audits", "get", lambda c: "/api/audits/", (200, 200, 200)),
+    Case("read audit", "get", lambda c: f"/api/audits/{c.audit.pk}/", (404, 404, 200)),
+    Case("audit report", "get", lambda c: f"/api/audits/{c.audit.pk}/report/", (404, 404, 200)),
+    Case(
+        "audit report csv",
+        "get",
+        lambda c: f"/api/audits/{c.audit.pk}/report-csv/",
+        (404, 404, 200),
+    ),
+    Case("cancel audit", "post", lambda c: f"/api/audits/{c.audit.pk}/cancel/", (404, 404, 200)),
+    Case(
+        "audit next image",
+        "post",
+        lambda c: f"/api/audits/{c.audit.pk}/next-image/",
+        (404, 404, 200),
+    ),
+    Case(
+        "audit image done",
+        "post",
+        lambda c: f"/api/audits/{c.audit.pk}/images/{c.image.pk}/done/",
+        (404, 404, 200),
     ),
     Case("dataset stats", "get", lambda c: f"{d(c)}/stats/", (200, 404, 200)),
     # Labels: members read, the dataset's admins change.

@@ -52,6 +52,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from annotation.models import AutomaticPass, Export, ImportJob, Label, Mask, Role, Stage
+from annotation.services.audits import start_audit
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
 from annotation.services.image_holds import claim_next_image
@@ -216,6 +217,7 @@ def world(isolated_storage, tiny_model):
         model_version=tiny_model,
         created_by=admin,
     )
+    audit = start_audit(dataset, admin, sample_size=1)
     training_round = TrainingRound.objects.create(
         dataset=dataset, parent=tiny_model, config={"steps": 1}, total_steps=1
     )
@@ -232,6 +234,7 @@ def world(isolated_storage, tiny_model):
             "import-jobs": [job.pk],
             "exports": [export.pk],
             "automatic-passes": [automatic_pass.pk],
+            "audits": [audit.pk],
             "model-versions": [tiny_model.pk, child.pk],
             "training-rounds": [training_round.pk],
             "users": [annotator.pk, admin.pk, outsider.pk],

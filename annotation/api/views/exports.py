@@ -40,7 +40,13 @@ class DatasetExportsView(ServiceErrorMixin, APIView):
         jobs.fail_lost(Export)
         return Response(s.ExportSerializer(dataset.exports.all(), many=True).data)
 
-    @extend_schema(request=s.ExportRequestSerializer, responses={202: s.ExportSerializer})
+    @extend_schema(
+        request=s.ExportRequestSerializer,
+        responses={
+            202: s.ExportSerializer,
+            **error_responses(409, c409="the release gate is not met; gaps lists each"),
+        },
+    )
     def post(self, request: Request, dataset_id: int) -> Response:
         dataset = get_visible(access.visible_datasets(request.user), dataset_id)
         access.require_admin(request.user, dataset, "export it")
@@ -53,6 +59,7 @@ class DatasetExportsView(ServiceErrorMixin, APIView):
             filters=body.filters(),
             shard_size=body.validated_data["shard_size"],
             options=body.options(),
+            gate=body.validated_data.get("gate"),
         )
         return Response(s.ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 

@@ -88,7 +88,8 @@ export class Lifecycle {
 
   /** Fetches the next image's file and queues its embedding while this one is annotated. */
   async prefetchNext() {
-    const { datasetId, stage } = this.app.config;
+    const { datasetId, stage, audit } = this.app.config;
+    if (audit) return; // an audit's next image is the reviewer's, not the stage queue's
     try {
       const upcoming = await api("GET", `/api/datasets/${datasetId}/upcoming-images/?stage=${stage}&count=1`);
       for (const image of upcoming.filter((im) => im.id !== this.app.imageId)) {
@@ -195,7 +196,10 @@ export class Lifecycle {
       app.status(`Session not closed: ${error.message}`, "error");
     }
     try {
-      await api("POST", `/api/images/${app.imageId}/${skip ? "release" : "complete"}/`, skip ? { skip: true } : undefined);
+      const { audit } = app.config;
+      // Reviewing an audit's sample: Done compares the image's masks with the originals.
+      if (audit) await api("POST", audit.doneUrl);
+      else await api("POST", `/api/images/${app.imageId}/${skip ? "release" : "complete"}/`, skip ? { skip: true } : undefined);
     } catch (error) {
       // Not held by this annotator (an admin's view, an expired hold): nothing to mark.
       if (error.status !== 409) app.status(`The image could not be marked: ${error.message}`, "error");
@@ -229,7 +233,16 @@ export class Lifecycle {
   }
 
   async next() {
-    const { datasetId, stage, homeUrl, annotateUrl } = this.app.config;
+    const { datasetId, stage, homeUrl, annotateUrl, audit } = this.app.config;
+    if (audit) {
+      try {
+        const next = await api("POST", audit.nextUrl);
+        location.href = next.annotate_url || homeUrl;
+      } catch {
+        location.href = homeUrl;
+      }
+      return;
+    }
     try {
       const image = await api("POST", `/api/datasets/${datasetId}/next-image/`, { stage });
       location.href = image ? annotateUrl.replace("{id}", image.id) : homeUrl;
