@@ -456,3 +456,15 @@ class HumanMaskDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.masks} masks by people in {self.dataset_id} stage {self.stage} on {self.day}"
+
+
+# The quality-control models live in their own module; importing them here registers them.
+from annotation.models_quality import (  # noqa: E402, F401
+    AnnotatorDraw,
+    AttemptKind,
+    AttemptMask,
+    DatasetQualitySettings,
+    GroundTruthImage,
+    GroundTruthMask,
+    QualityAttempt,
+)
