@@ -143,6 +143,7 @@ def _take_double(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Image 
         stage=stage,
         image__stage=stage,
         image__status=ImageStatus.DONE,
+        image__ground_truth__isnull=True,  # marked as truth after it was doubled
     ).exclude(first_annotator=user)
     for slot in waiting.select_related("image").order_by("pk")[:5]:
         # A conditional update: of two annotators taking the same slot, one wins.

@@ -7,6 +7,7 @@ import pytest
 
 from annotation.models import Image, ImageStatus, Mask, QualityAttempt, Role
 from annotation.services.attempt_masks import add_attempt_mask
+from annotation.services.ground_truth import mark_ground_truth
 from annotation.services.image_holds import claim_next_image, complete_image
 from annotation.services.masks import accept_mask
 from annotation.services.quality_claims import is_doubled, open_attempt
@@ -80,6 +81,18 @@ def test_each_doubled_image_is_handed_to_one_second_annotator(dataset, annotator
     assert claim_next_image(dataset, second, 1).pk == image.pk
     assert claim_next_image(dataset, third, 1) is None
     assert QualityAttempt.objects.filter(kind="double").count() == 1
+
+
+def test_an_image_marked_as_truth_after_it_was_doubled_is_no_longer_handed_out(
+    dataset, annotator, second, dataset_admin
+):
+    set_shares(dataset, double=1.0)
+    image = factories.add_image(dataset, seed=1)
+    accept_mask(image, annotator, rle=FIRST[0], source="manual")
+    complete_image(claim_next_image(dataset, annotator, 1), annotator)
+    mark_ground_truth(dataset, dataset_admin, [image.pk])
+
+    assert claim_next_image(dataset, second, 1) is None
 
 
 def test_without_a_double_share_nothing_is_doubled(dataset, annotator, second):
