@@ -110,6 +110,9 @@ class QualityAttempt(models.Model):
     stage = models.PositiveSmallIntegerField(choices=Stage.choices)
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(
+        null=True, blank=True, help_text="given back unfinished: kept so late saves find it"
+    )
     reference_masks = models.PositiveIntegerField(default=0, help_text="truth / first masks")
     attempt_masks = models.PositiveIntegerField(default=0)
     matched = models.PositiveIntegerField(default=0, help_text="pairs at IoU >= 0.5")
@@ -123,7 +126,7 @@ class QualityAttempt(models.Model):
             models.UniqueConstraint(fields=["image", "annotator"], name="attempt_unique_annotator"),
             models.UniqueConstraint(
                 fields=["image"],
-                condition=models.Q(kind="double"),
+                condition=models.Q(kind="double", released_at__isnull=True),
                 name="attempt_one_double_per_image",
             ),
         ]

@@ -44,6 +44,7 @@ def find_attempt_mask(pk: int, user: AbstractBaseUser) -> AttemptMask | None:
             pk=pk - ATTEMPT_MASK_ID_BASE,
             attempt__annotator=user,
             attempt__completed_at__isnull=True,
+            attempt__released_at__isnull=True,
         )
         .select_related("attempt")
         .first()
@@ -130,6 +131,18 @@ def add_attempt_mask(
         return as_mask(row), False
     row.attempt = attempt
     return as_mask(row), True
+
+
+def replay_closed_attempt_mask(
+    attempt: QualityAttempt, client_id: uuid.UUID | None
+) -> tuple[Mask, bool]:
+    """A save for an attempt that is completed or released: the mask it stored, when it is a
+    repeat; else 409, as for any image no longer held."""
+    if client_id is not None:
+        row = attempt.masks.filter(client_id=client_id).select_related("attempt").first()
+        if row is not None:
+            return as_mask(row), False
+    raise Conflict(f"you no longer hold image {attempt.image_id}, so you cannot add masks to it")
 
 
 def update_attempt_mask(

@@ -60,8 +60,20 @@ def open_attempt(image: Image, user: AbstractBaseUser) -> QualityAttempt | None:
     if not user.is_authenticated:
         return None
     return QualityAttempt.objects.filter(
-        image_id=image.pk, annotator=user, completed_at__isnull=True
+        image_id=image.pk, annotator=user, completed_at__isnull=True, released_at__isnull=True
     ).first()
+
+
+def closed_attempt(image: Image, user: AbstractBaseUser) -> QualityAttempt | None:
+    """``user``'s completed or released attempt on ``image``: a save arriving late for it must
+    not land among the dataset's masks."""
+    if not user.is_authenticated:
+        return None
+    return (
+        QualityAttempt.objects.filter(image_id=image.pk, annotator=user)
+        .exclude(completed_at__isnull=True, released_at__isnull=True)
+        .first()
+    )
 
 
 def present(image: Image, user: AbstractBaseUser) -> Image:
@@ -83,7 +95,11 @@ def resume_attempt(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Imag
     """The image of ``user``'s open attempt in ``stage``, if any (a reloaded page)."""
     attempt = (
         QualityAttempt.objects.filter(
-            dataset=dataset, annotator=user, stage=stage, completed_at__isnull=True
+            dataset=dataset,
+            annotator=user,
+            stage=stage,
+            completed_at__isnull=True,
+            released_at__isnull=True,
         )
         .select_related("image")
         .order_by("started_at", "pk")
@@ -145,6 +161,10 @@ def _take_double(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Image 
         image__status=ImageStatus.DONE,
         image__ground_truth__isnull=True,  # marked as truth after it was doubled
     ).exclude(first_annotator=user)
+    # Not an image this annotator had before (a released attempt stays theirs).
+    waiting = waiting.exclude(
+        image__in=QualityAttempt.objects.filter(annotator=user).values("image")
+    )
     for slot in waiting.select_related("image").order_by("pk")[:5]:
         # A conditional update: of two annotators taking the same slot, one wins.
         taken = QualityAttempt.objects.filter(pk=slot.pk, annotator__isnull=True).update(
@@ -204,15 +224,23 @@ def _reference_rles(attempt: QualityAttempt) -> list[object]:
 
 
 def release_attempt(attempt: QualityAttempt, image: Image) -> Image:
-    """The annotator gives the image back (or skips it): a ground-truth attempt is dropped (it
-    may be drawn again later); a doubled image waits for a second annotator again. The image's
-    own status does not change, so it is shown as the annotator would see a released one."""
+    """The annotator gives the image back (or skips it). The attempt is kept as released (with
+    its masks, out of every figure), so a late save for it is refused rather than stored among
+    the dataset's masks, and the annotator is not handed this image again; a doubled image
+    waits for another second annotator. The image's own status does not change; it is shown
+    as the annotator would see a released one."""
     with transaction.atomic():
-        if attempt.kind == AttemptKind.GROUND_TRUTH:
-            QualityAttempt.objects.filter(pk=attempt.pk).delete()
-        else:
-            attempt.masks.all().delete()
-            QualityAttempt.objects.filter(pk=attempt.pk).update(annotator=None)
+        released = QualityAttempt.objects.filter(
+            pk=attempt.pk, completed_at__isnull=True, released_at__isnull=True
+        ).update(released_at=timezone.now())
+        if released and attempt.kind == AttemptKind.DOUBLE:
+            QualityAttempt.objects.create(
+                kind=AttemptKind.DOUBLE,
+                dataset_id=attempt.dataset_id,
+                image_id=attempt.image_id,
+                stage=attempt.stage,
+                first_annotator_id=attempt.first_annotator_id,
+            )
     image.status, image.held_by, image.held_until = ImageStatus.PENDING, None, None
     return image
 

@@ -8,7 +8,7 @@ import pytest
 from annotation.models import Image, ImageStatus, Mask, QualityAttempt, Role
 from annotation.services.attempt_masks import add_attempt_mask
 from annotation.services.ground_truth import mark_ground_truth
-from annotation.services.image_holds import claim_next_image, complete_image
+from annotation.services.image_holds import claim_next_image, complete_image, release_image
 from annotation.services.masks import accept_mask
 from annotation.services.quality_claims import is_doubled, open_attempt
 from annotation.services.quality_reports import agreement
@@ -81,6 +81,22 @@ def test_each_doubled_image_is_handed_to_one_second_annotator(dataset, annotator
     assert claim_next_image(dataset, second, 1).pk == image.pk
     assert claim_next_image(dataset, third, 1) is None
     assert QualityAttempt.objects.filter(kind="double").count() == 1
+
+
+def test_a_released_second_annotation_goes_to_another_annotator(dataset, annotator, second):
+    set_shares(dataset, double=1.0)
+    third = factories.make_user("carol")
+    dataset.memberships.create(user=third, role=Role.ANNOTATOR)
+    image = factories.add_image(dataset, seed=1)
+    complete_image(claim_next_image(dataset, annotator, 1), annotator)
+    doubled = claim_next_image(dataset, second, 1)
+    add_attempt_mask(open_attempt(doubled, second), doubled, second, rle=FIRST[0], source="manual")
+    release_image(doubled, second)
+
+    assert claim_next_image(dataset, second, 1) is None
+    assert claim_next_image(dataset, third, 1).pk == image.pk
+    assert QualityAttempt.objects.filter(kind="double", released_at__isnull=False).count() == 1
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.DONE
 
 
 def test_an_image_marked_as_truth_after_it_was_doubled_is_no_longer_handed_out(

@@ -137,8 +137,14 @@ def test_releasing_a_ground_truth_image_drops_the_attempt_only(
     shown = release_image(image, annotator, skip=True)
 
     assert shown.status == ImageStatus.SKIPPED
-    assert not QualityAttempt.objects.exists()
+    (attempt,) = QualityAttempt.objects.all()
+    assert attempt.released_at is not None and attempt.completed_at is None
+    assert open_attempt(truth_image, annotator) is None
     assert Image.objects.get(pk=truth_image.pk).status == ImageStatus.DONE
+    # The annotator is not handed it again, and it counts in no figure.
+    next_claim_draws(dataset, annotator, 0.5)
+    assert claim_next_image(dataset, annotator, 1).pk == pending[0].pk
+    assert annotator_accuracy(dataset)["annotators"] == []
 
 
 def test_attempt_figures_are_exact_and_its_masks_stay_out_of_the_dataset(

@@ -14,6 +14,7 @@ from tests.quality.helpers import next_claim_draws, set_shares
 
 pytestmark = pytest.mark.django_db
 
+CLIENT_ID = "8c0d2a52-3c1e-4a43-9a55-0f0a3d3b7e01"
 ENDPOINTS = ["settings", "ground-truth", "annotators", "agreement"]
 
 
@@ -91,10 +92,20 @@ def test_a_ground_truth_attempt_through_the_annotation_endpoints(
     made = [
         annotator_client.post(
             "/api/masks/",
-            {"image": truth_image.pk, "rle": rle, "source": "manual", "seconds_spent": 6.0},
+            {
+                "image": truth_image.pk,
+                "rle": rle,
+                "source": "manual",
+                "seconds_spent": 6.0,
+                "client_id": client_id,
+            },
             format="json",
         )
-        for rle in [rect(2, 0, 12, 10), rect(50, 30, 60, 40), rect(20, 20, 30, 30)]
+        for rle, client_id in [
+            (rect(2, 0, 12, 10), None),
+            (rect(50, 30, 60, 40), None),
+            (rect(20, 20, 30, 30), CLIENT_ID),
+        ]
     ]
     assert [m.status_code for m in made] == [201, 201, 201]
     ids = [m.json()["id"] for m in made]
@@ -117,6 +128,14 @@ def test_a_ground_truth_attempt_through_the_annotation_endpoints(
     done = annotator_client.post(f"/api/images/{truth_image.pk}/complete/")
     assert done.status_code == 200 and done.json()["status"] == "done"
     assert Image.objects.get(pk=truth_image.pk).status == ImageStatus.DONE
+    assert Mask.objects.filter(image=truth_image).count() == 2
+    # A save arriving late (a retry) is answered with the attempt's mask or refused; it never
+    # lands among the dataset's masks.
+    late = {"image": truth_image.pk, "rle": rect(0, 0, 5, 5), "source": "manual"}
+    retry = annotator_client.post("/api/masks/", {**late, "client_id": CLIENT_ID}, format="json")
+    assert retry.status_code == 200 and retry.json()["id"] == ids[2]
+    refused = annotator_client.post("/api/masks/", late, format="json")
+    assert refused.status_code == 409
     assert Mask.objects.filter(image=truth_image).count() == 2
     # The next claim hands out an ordinary image, never this one again.
     next_claim_draws(dataset, annotator, 0.5)

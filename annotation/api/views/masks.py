@@ -80,7 +80,12 @@ class MaskViewSet(
             200: OpenApiResponse(
                 s.MaskSerializer, description="the mask already stored with this client_id"
             ),
-            **error_responses(404, c404="no such image among those the user may see"),
+            **error_responses(
+                404,
+                409,
+                c404="no such image among those the user may see",
+                c409="the image is no longer yours to add masks to",
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -97,13 +102,9 @@ class MaskViewSet(
             data["session"] = AnnotatorSession.objects.filter(pk=session_id).first()
             if data["session"] is None:
                 raise InvalidInput(f"session {session_id} does not exist")
-        attempt = quality_claims.open_attempt(image, request.user)
-        if attempt is not None:
-            access.require_mask_source(request.user, image.dataset, data["source"])
-            mask, created = attempt_masks.add_attempt_mask(attempt, image, request.user, **data)
-            response = _with_etag(mask)
-            response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-            return response
+        in_attempt = _save_in_attempt(request, image, data)
+        if in_attempt is not None:
+            return in_attempt
         if masks.mask_with_client_id(image, data.get("client_id")) is None:
             # A repeated submission is answered with the stored mask, like any replay.
             access.require_mask_source(request.user, image.dataset, data["source"])
@@ -179,6 +180,23 @@ class MaskViewSet(
         access.require_mask_editor(request.user, mask, "delete")
         masks.delete_mask(mask, expected_version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _save_in_attempt(request: Request, image, data: dict) -> Response | None:
+    """A mask for an image the user has (or had) as a quality attempt is the attempt's, never
+    the dataset's; None when the user has no attempt on the image."""
+    attempt = quality_claims.open_attempt(image, request.user)
+    closed = quality_claims.closed_attempt(image, request.user) if attempt is None else None
+    if attempt is None and closed is None:
+        return None
+    access.require_mask_source(request.user, image.dataset, data["source"])
+    if attempt is not None:
+        mask, created = attempt_masks.add_attempt_mask(attempt, image, request.user, **data)
+    else:
+        mask, created = attempt_masks.replay_closed_attempt_mask(closed, data.get("client_id"))
+    response = _with_etag(mask)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return response
 
 
 def _open_attempt_on(request: Request, image_id: int):
