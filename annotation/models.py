@@ -458,4 +458,15 @@ class HumanMaskDay(models.Model):
         return f"{self.masks} masks by people in {self.dataset_id} stage {self.stage} on {self.day}"
 
 
+# The audit and quality-control models live in their own modules; importing them here
+# registers them.
 from annotation.audit_models import Audit, AuditImage, AuditItem  # noqa: E402, F401
+from annotation.models_quality import (  # noqa: E402, F401
+    AnnotatorDraw,
+    AttemptKind,
+    AttemptMask,
+    DatasetQualitySettings,
+    GroundTruthImage,
+    GroundTruthMask,
+    QualityAttempt,
+)

@@ -223,6 +223,8 @@ SPECTACULAR_SETTINGS = {
         # Imports, exports, automatic passes and training rounds share one set.
         "JobStatusEnum": "annotation.models.JobStatus",
         "StageEnum": "annotation.models.Stage",
+        "MaskSourceEnum": "annotation.models.MaskSource",
+        "AuditSourceEnum": "annotation.audit_models.Audit.Source",
     },
 }
 

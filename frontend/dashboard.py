@@ -24,7 +24,9 @@ from annotation.api.export_serializers import ExportSerializer
 from annotation.api.label_serializers import LabelSerializer
 from annotation.models import AutomaticPass, Dataset, Export, ImageStatus, MaskSource, Stage
 from annotation.services.automatic_config import PRESETS, resolve_config
+from annotation.services.ground_truth import quality_settings
 from annotation.services.labels import dataset_labels
+from annotation.services.quality_reports import agreement, annotator_accuracy
 from annotation.services.sa1b import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 from annotation.services.stats import (
     HELDOUT_COLUMNS,
@@ -96,6 +98,12 @@ def dataset_dashboard(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "default_shard_size": DEFAULT_SHARD_SIZE,
         "max_shard_size": MAX_SHARD_SIZE,
         "presets": list(PRESETS),
+        # The same services as GET /api/datasets/{id}/quality/annotators/ and .../agreement/.
+        "quality": {
+            "settings": quality_settings(dataset),
+            "annotators": annotator_accuracy(dataset, "week")["annotators"],
+            "agreement": agreement(dataset)["stages"],
+        },
     }
     return render(request, "frontend/dashboard/dataset.html", context)
 

@@ -20,6 +20,12 @@ from annotation.api.views.images import ImageViewSet
 from annotation.api.views.labels import DatasetLabelsView, DatasetLabelView
 from annotation.api.views.masks import MaskViewSet
 from annotation.api.views.prefetch import PrepareImageView, UpcomingImagesView
+from annotation.api.views.quality import (
+    AgreementView,
+    AnnotatorAccuracyView,
+    GroundTruthView,
+    QualitySettingsView,
+)
 from annotation.api.views.sessions import SessionViewSet
 
 router = DefaultRouter()
@@ -63,6 +69,26 @@ urlpatterns = [
         name="dataset-label",
     ),
     path("datasets/<int:dataset_id>/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
+    path(
+        "datasets/<int:dataset_id>/quality/settings/",
+        QualitySettingsView.as_view(),
+        name="dataset-quality-settings",
+    ),
+    path(
+        "datasets/<int:dataset_id>/quality/ground-truth/",
+        GroundTruthView.as_view(),
+        name="dataset-quality-ground-truth",
+    ),
+    path(
+        "datasets/<int:dataset_id>/quality/annotators/",
+        AnnotatorAccuracyView.as_view(),
+        name="dataset-quality-annotators",
+    ),
+    path(
+        "datasets/<int:dataset_id>/quality/agreement/",
+        AgreementView.as_view(),
+        name="dataset-quality-agreement",
+    ),
     path(
         "datasets/<int:dataset_id>/upcoming-images/",
         UpcomingImagesView.as_view(),

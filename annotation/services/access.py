@@ -138,3 +138,9 @@ def set_membership(dataset: Dataset, user: AbstractBaseUser, role: str) -> Datas
 def remove_membership(dataset: Dataset, user: AbstractBaseUser) -> bool:
     deleted, _ = DatasetMembership.objects.filter(dataset=dataset, user=user).delete()
     return deleted > 0
+
+
+def require_reviewer(user: User, dataset: Dataset, action: str) -> None:
+    """Reviewers and admins of the dataset (quality reports and settings); others 403."""
+    if role_in(user, dataset) not in (Role.REVIEWER, Role.ADMIN):
+        raise NotAllowed(f"only reviewers and admins of dataset {dataset.name!r} may {action}")

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotation.models import AnnotatorSession, Dataset, Image, ImageStatus, Stage
+from annotation.services import quality_claims
 from annotation.services.access import can_administer
 from annotation.services.audits import audit_held_images
 from annotation.services.errors import Conflict, InvalidInput
@@ -33,8 +34,28 @@ def hold_deadline():
 def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Image | None:
     """The image ``user`` holds in ``stage`` if any (its hold renewed), else the next pending
     image in ``stage`` nobody holds (oldest first, held-out candidates after the first few:
-    annotation.services.heldout), now held by ``user``; None when there is none."""
+    annotation.services.heldout), now held by ``user``; None when there is none.
+
+    With the dataset's quality checks on, an open attempt of ``user`` comes first, and a new
+    hand-out may be a ground-truth image or a doubled one (annotation.services.quality_claims).
+    """
     stage = check_stage(stage)
+    checks = quality_claims.active_settings(dataset)
+    if checks is not None:
+        resumed = quality_claims.resume_attempt(dataset, user, stage)
+        if resumed is not None:
+            return resumed
+        holds = Image.objects.filter(
+            dataset=dataset,
+            stage=stage,
+            status=ImageStatus.PENDING,
+            held_by=user,
+            held_until__gt=timezone.now(),
+        )
+        if not holds.exists():
+            drawn = quality_claims.draw_attempt(dataset, user, stage, checks)
+            if drawn is not None:
+                return drawn
     for _ in range(CLAIM_ATTEMPTS):
         with transaction.atomic():
             now = timezone.now()
@@ -65,6 +86,12 @@ def claim_next_image(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Im
 def release_image(image: Image, user: AbstractBaseUser, *, skip: bool = False) -> Image:
     """Give an image back. With ``skip`` it is set aside (status skipped) so it is not handed out
     again until an admin moves it; otherwise it goes back to the pending pool."""
+    attempt = quality_claims.open_attempt(image, user)
+    if attempt is not None:
+        image = quality_claims.release_attempt(attempt, image)
+        if skip:
+            image.status = ImageStatus.SKIPPED
+        return image
     _check_holder(image, user, "release")
     fields = {"held_by": None, "held_until": None}
     if skip:
@@ -77,7 +104,11 @@ def release_image(image: Image, user: AbstractBaseUser, *, skip: bool = False) -
 def complete_image(image: Image, user: AbstractBaseUser) -> Image:
     """Mark an image done in its stage and release it. Completing again an image that is done
     and that ``user`` annotated (a session of theirs on it) answers the image unchanged: a
-    repeated Done (double click, retry after a lost answer) is no error and changes nothing."""
+    repeated Done (double click, retry after a lost answer) is no error and changes nothing.
+    Completing a quality attempt records its figures and leaves the image row as it is."""
+    attempt = quality_claims.open_attempt(image, user)
+    if attempt is not None:
+        return quality_claims.complete_attempt(attempt, image)
     if (
         image.status == ImageStatus.DONE
         and image.held_by_id is None
@@ -87,6 +118,7 @@ def complete_image(image: Image, user: AbstractBaseUser) -> Image:
     _check_holder(image, user, "complete")
     Image.objects.filter(pk=image.pk).update(status=ImageStatus.DONE, held_by=None, held_until=None)
     image.refresh_from_db()
+    quality_claims.offer_double(image, user)
     return image
 
 

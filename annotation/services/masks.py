@@ -58,7 +58,7 @@ def accept_mask(
     if existing is not None:
         return existing, False
     _check_source(source)
-    rle, bbox, area = _geometry(image, rle)
+    rle, bbox, area = mask_geometry(image, rle)
     if source in NO_MODEL_SOURCES:
         if model_version is not None:
             raise InvalidInput(f"a {source} mask has no model version")
@@ -130,7 +130,7 @@ def update_mask(
     if label is not KEEP:
         changes["label"] = label_for_mask(mask.image.dataset, label)
     if rle is not None:
-        changes["rle"], changes["bbox"], changes["area"] = _geometry(mask.image, rle)
+        changes["rle"], changes["bbox"], changes["area"] = mask_geometry(mask.image, rle)
         if mask.source == MaskSource.PREFILLED:
             changes["review"], changes["reviewed_by"] = PrefillReview.EDITED, user
     if seconds_spent is not None:
@@ -207,7 +207,7 @@ def delete_mask(mask: Mask, *, expected_version: int) -> None:
     )
 
 
-def _geometry(image: Image, rle: Any) -> tuple[dict[str, Any], list[float], int]:
+def mask_geometry(image: Image, rle: Any) -> tuple[dict[str, Any], list[float], int]:
     """(canonical RLE, box, area) of a mask from outside, checked against its image (so the
     area is at most height x width and the box inside the image); InvalidInput naming what is
     wrong."""

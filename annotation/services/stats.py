@@ -48,6 +48,7 @@ from annotation.models import (
 )
 from annotation.services.access import member_dataset_ids
 from annotation.services.automatic_plan import zero_masks_note
+from annotation.services.quality_claims import attempt_sessions_filter
 from registry import visibility
 from registry.metrics import SUMMARY_LABELS, SUMMARY_METRICS
 from registry.models import ModelVersion
@@ -164,6 +165,8 @@ def _seconds_per_mask(dataset: Dataset) -> list[dict[str, Any]]:
 def _annotators(dataset: Dataset) -> list[dict[str, Any]]:
     rows = (
         AnnotatorSession.objects.filter(image__dataset=dataset)
+        # Sessions on quality attempts made no mask of the dataset's (see quality_claims).
+        .exclude(attempt_sessions_filter())
         .values("annotator", "annotator__username")
         .annotate(
             sessions=Count("id"),

@@ -452,6 +452,28 @@ CASES += [
     ),
 ]
 
+CASES += [
+    # Quality control (issue 18): reviewers and admins read, admins change; annotators 403.
+    Case("quality settings", "get", lambda c: f"{d(c)}/quality/settings/", (403, 404, 200)),
+    Case(
+        "change quality settings",
+        "patch",
+        lambda c: f"{d(c)}/quality/settings/",
+        (403, 404, 200),
+        lambda c: {"ground_truth_share": 0.1},
+    ),
+    Case("ground truth", "get", lambda c: f"{d(c)}/quality/ground-truth/", (403, 404, 200)),
+    Case(
+        "mark ground truth",
+        "post",
+        lambda c: f"{d(c)}/quality/ground-truth/",
+        (403, 404, 201),
+        lambda c: {"image_ids": [c.image.pk]},
+    ),
+    Case("annotator accuracy", "get", lambda c: f"{d(c)}/quality/annotators/", (403, 404, 200)),
+    Case("agreement", "get", lambda c: f"{d(c)}/quality/agreement/", (403, 404, 200)),
+]
+
 # Routes anonymous users may call, and why; everything else under /api/ needs a case above.
 PUBLIC = {
     ("api/auth/token/", "post"): "exchanges a username and password for a token",

@@ -20,7 +20,15 @@ from annotation.api.pagination import ImagePagination
 from annotation.api.schema import error_responses
 from annotation.api.throttles import PredictRateThrottle
 from annotation.models import EmbeddingStatus, ImageStatus, Stage
-from annotation.services import access, embeddings, image_holds, predict, storage
+from annotation.services import (
+    access,
+    attempt_masks,
+    embeddings,
+    image_holds,
+    predict,
+    quality_claims,
+    storage,
+)
 from annotation.services.errors import Conflict
 from registry import visibility
 
@@ -101,6 +109,10 @@ class ImageViewSet(
             }
         )
 
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        image = quality_claims.present(self.get_object(), request.user)
+        return Response(self.get_serializer(image).data)
+
     def perform_destroy(self, instance):
         access.require_admin(self.request.user, instance.dataset, "delete images")
         storage.delete_images([instance])
@@ -145,7 +157,12 @@ class ImageViewSet(
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         refine = data.pop("refine_mask", None)
-        if refine is not None:
+        if refine is not None and attempt_masks.is_attempt_mask_id(refine):
+            row = attempt_masks.find_attempt_mask(refine, request.user)
+            data["refine_mask"] = attempt_masks.as_mask(row) if row is not None else None
+            if data["refine_mask"] is None:
+                raise NotFound(f"refine_mask {refine}: no such mask among those you may see")
+        elif refine is not None:
             data["refine_mask"] = access.visible_masks(request.user).filter(pk=refine).first()
             if data["refine_mask"] is None:
                 raise NotFound(f"refine_mask {refine}: no such mask among those you may see")

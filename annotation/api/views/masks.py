@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from annotation.api import serializers as s
 from annotation.api.base import (
+    MAX_ID,
     ServiceErrorMixin,
     choice_param,
     get_visible,
@@ -18,7 +19,7 @@ from annotation.api.base import (
 )
 from annotation.api.schema import error_responses
 from annotation.models import AnnotatorSession, MaskSource
-from annotation.services import access, masks
+from annotation.services import access, attempt_masks, masks, quality_claims
 from annotation.services.errors import InvalidInput, PreconditionRequired
 from registry.models import ModelVersion
 
@@ -75,6 +76,21 @@ class MaskViewSet(
             queryset = queryset.filter(label_id=label)
         return queryset.order_by("pk")
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        image = id_param(request.query_params, "image")
+        attempt = _open_attempt_on(request, image) if image is not None else None
+        if attempt is None:
+            return super().list(request, *args, **kwargs)
+        # The annotator of a quality attempt sees the masks of their attempt, as their own.
+        shown = attempt_masks.attempt_masks(attempt)
+        source = choice_param(request.query_params, "source", MaskSource.values)
+        dataset = id_param(request.query_params, "dataset")
+        if dataset is not None and dataset != attempt.dataset_id:
+            shown = []
+        shown = [mask for mask in shown if source is None or mask.source == source]
+        page = self.paginate_queryset(shown)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
     @extend_schema(
         request=s.MaskCreateSerializer,
         responses={
@@ -82,7 +98,12 @@ class MaskViewSet(
             200: OpenApiResponse(
                 s.MaskSerializer, description="the mask already stored with this client_id"
             ),
-            **error_responses(404, c404="no such image among those the user may see"),
+            **error_responses(
+                404,
+                409,
+                c404="no such image among those the user may see",
+                c409="the image is no longer yours to add masks to",
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -99,6 +120,9 @@ class MaskViewSet(
             data["session"] = AnnotatorSession.objects.filter(pk=session_id).first()
             if data["session"] is None:
                 raise InvalidInput(f"session {session_id} does not exist")
+        in_attempt = _save_in_attempt(request, image, data)
+        if in_attempt is not None:
+            return in_attempt
         if masks.mask_with_client_id(image, data.get("client_id")) is None:
             # A repeated submission is answered with the stored mask, like any replay.
             access.require_mask_source(request.user, image.dataset, data["source"])
@@ -108,17 +132,25 @@ class MaskViewSet(
         return response
 
     def retrieve(self, request: Request, pk=None) -> Response:
+        row = _attempt_mask(request, pk)
+        if row is not None:
+            return _with_etag(attempt_masks.as_mask(row))
         return _with_etag(self.get_object())
 
     @extend_schema(request=s.MaskUpdateSerializer, responses=CHANGE_RESPONSES)
     def partial_update(self, request: Request, pk=None) -> Response:
         """Change a mask. The edit names the version it started from (``version`` in the body
         or an ``If-Match`` header with the ETag); a stale version is refused with 409."""
-        mask = self.get_object()
+        row = _attempt_mask(request, pk)
+        mask = self.get_object() if row is None else None
         body = s.MaskUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         version = _expected_version(request, data.pop("version", None))
+        if row is not None:
+            return _with_etag(
+                attempt_masks.update_attempt_mask(row, expected_version=version, **data)
+            )
         access.require_mask_editor(request.user, mask, "change")
         return _with_etag(masks.update_mask(mask, request.user, expected_version=version, **data))
 
@@ -126,6 +158,8 @@ class MaskViewSet(
     @action(detail=True, methods=["post"])
     def keep(self, request: Request, pk=None) -> Response:
         """Keep a pre-filled mask as the model made it (stage 2)."""
+        if _attempt_mask(request, pk) is not None:
+            raise InvalidInput("only pre-filled masks are kept; this one is your own")
         mask = self.get_object()
         body = s.MaskKeepSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -155,8 +189,12 @@ class MaskViewSet(
         """Delete a mask. Like an edit, the delete names the version it started from (``version``
         in the query or an ``If-Match`` header with the ETag); a stale version is refused with
         409, so nobody deletes an edit they never saw."""
-        mask = self.get_object()
+        row = _attempt_mask(request, pk)
+        mask = self.get_object() if row is None else None
         version = _expected_version(request, _query_version(request))
+        if row is not None:
+            attempt_masks.delete_attempt_mask(row, expected_version=version)
+            return Response(status=status.HTTP_204_NO_CONTENT)
         access.require_mask_editor(request.user, mask, "delete")
         masks.delete_mask(mask, expected_version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -167,6 +205,39 @@ def label_param(params) -> int | str | None:
     if params.get("label") == "none":
         return "none"
     return number_param(params, "label", minimum=1, what="a label id or 'none'")
+
+
+def _save_in_attempt(request: Request, image, data: dict) -> Response | None:
+    """A mask for an image the user has (or had) as a quality attempt is the attempt's, never
+    the dataset's; None when the user has no attempt on the image."""
+    attempt = quality_claims.open_attempt(image, request.user)
+    closed = quality_claims.closed_attempt(image, request.user) if attempt is None else None
+    if attempt is None and closed is None:
+        return None
+    access.require_mask_source(request.user, image.dataset, data["source"])
+    if attempt is not None:
+        mask, created = attempt_masks.add_attempt_mask(attempt, image, request.user, **data)
+    else:
+        mask, created = attempt_masks.replay_closed_attempt_mask(closed, data.get("client_id"))
+    response = _with_etag(mask)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return response
+
+
+def _open_attempt_on(request: Request, image_id: int):
+    image = access.visible_images(request.user).filter(pk=image_id).first()
+    return quality_claims.open_attempt(image, request.user) if image is not None else None
+
+
+def _attempt_mask(request: Request, pk: object):
+    """The attempt mask the path names, when it names one of the user's open attempts."""
+    try:
+        value = int(str(pk))
+    except ValueError:
+        return None
+    if not attempt_masks.is_attempt_mask_id(value) or value > MAX_ID:
+        return None
+    return attempt_masks.find_attempt_mask(value, request.user)
 
 
 def _query_version(request: Request) -> int | None:

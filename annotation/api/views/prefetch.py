@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotation.api import serializers as s
 from annotation.api.annotator_serializers import UpcomingQuerySerializer
 from annotation.api.base import ServiceErrorMixin, get_visible
-from annotation.services import access, next_images
+from annotation.services import access, next_images, quality_claims
 
 
 class UpcomingImagesView(ServiceErrorMixin, APIView):
@@ -31,4 +31,5 @@ class PrepareImageView(ServiceErrorMixin, APIView):
         """Make sure the active model's embedding of the image is ready or queued (members).
         Unlike /embed/ it never re-queues a failed or already queued embedding."""
         image = get_visible(access.visible_images(request.user), image_id)
-        return Response(s.ImageSerializer(next_images.prepare_embedding(image)).data)
+        image = quality_claims.present(next_images.prepare_embedding(image), request.user)
+        return Response(s.ImageSerializer(image).data)
