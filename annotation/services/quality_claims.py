@@ -84,6 +84,25 @@ def present(image: Image, user: AbstractBaseUser) -> Image:
     return image
 
 
+def present_all(images: list[Image], user: AbstractBaseUser) -> list[Image]:
+    """``present`` for a page of images, in one query: a list must not show done what the
+    image's own endpoint shows pending and held (which would tell the annotator it is a check)."""
+    if not user.is_authenticated or not images:
+        return images
+    checks = set(
+        QualityAttempt.objects.filter(
+            image_id__in=[image.pk for image in images],
+            annotator=user,
+            completed_at__isnull=True,
+            released_at__isnull=True,
+        ).values_list("image_id", flat=True)
+    )
+    for image in images:
+        if image.pk in checks:
+            _show_held(image, user)
+    return images
+
+
 def _show_held(image: Image, user: AbstractBaseUser) -> Image:
     image.status = ImageStatus.PENDING
     image.held_by = user

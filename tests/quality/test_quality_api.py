@@ -83,7 +83,18 @@ def test_a_ground_truth_attempt_through_the_annotation_endpoints(
     assert (claimed["status"], claimed["held_by"]) == ("pending", annotator.pk)
     shown = annotator_client.get(f"/api/images/{truth_image.pk}/").json()
     assert (shown["status"], shown["held_by"]) == ("pending", annotator.pk)
+    # Every list shows it the same way (a "done" there would give the check away).
+    for listing_url in (
+        "/api/images/",
+        "/api/images/?after=0",
+        f"/api/datasets/{dataset.pk}/images/",
+    ):
+        rows = annotator_client.get(listing_url).json()["results"]
+        row = next(r for r in rows if r["id"] == truth_image.pk)
+        assert (row["status"], row["held_by"]) == ("pending", annotator.pk), listing_url
     as_admin = client_for(dataset_admin)
+    admin_rows = as_admin.get(f"/api/datasets/{dataset.pk}/images/").json()["results"]
+    assert next(r for r in admin_rows if r["id"] == truth_image.pk)["status"] == "done"
     assert as_admin.get(f"/api/images/{truth_image.pk}/").json()["status"] == "done"
     # The page opens the image empty: the truth is not shown to the annotator.
     listing = annotator_client.get(f"/api/masks/?image={truth_image.pk}").json()

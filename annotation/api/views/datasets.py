@@ -17,7 +17,7 @@ from annotation.api.pagination import ImagePagination
 from annotation.api.schema import error_responses
 from annotation.api.views.images import filter_images
 from annotation.models import DatasetMembership, ImportJob
-from annotation.services import access, image_holds, imports, jobs, storage
+from annotation.services import access, image_holds, imports, jobs, quality_claims, storage
 from annotation.services.errors import InvalidInput
 
 
@@ -70,7 +70,7 @@ class DatasetViewSet(ServiceErrorMixin, viewsets.ModelViewSet):
         dataset = self.get_object()
         if request.method == "GET":
             images = filter_images(dataset.images.all(), request.query_params)
-            page = self.paginate_queryset(images)
+            page = quality_claims.present_all(self.paginate_queryset(images), request.user)
             return self.get_paginated_response(s.ImageSerializer(page, many=True).data)
         access.require_admin(request.user, dataset, "import images")
         files = request.FILES.getlist("files")

@@ -100,7 +100,7 @@ class ImageViewSet(
         limit = self.paginator.get_limit(request) or self.paginator.default_limit
         page = list(images[: limit + 1])
         more = len(page) > limit
-        page = page[:limit]
+        page = quality_claims.present_all(page[:limit], request.user)
         url = request.build_absolute_uri()
         return Response(
             {
@@ -108,6 +108,10 @@ class ImageViewSet(
                 "results": self.get_serializer(page, many=True).data,
             }
         )
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else quality_claims.present_all(list(page), self.request.user)
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         image = quality_claims.present(self.get_object(), request.user)
