@@ -17,11 +17,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import (
     AnnotatorDraw,
+    AnnotatorSession,
     AttemptKind,
     Dataset,
     DatasetQualitySettings,
@@ -170,7 +172,39 @@ def _start_ground_truth(dataset: Dataset, user: AbstractBaseUser, stage: int) ->
     return _show_held(truth.image, user)
 
 
+def release_abandoned_doubles(dataset: Dataset, stage: int) -> int:
+    """Second annotations left open longer than an image hold without a sign of life (the
+    annotator's last session heartbeat on the image, or the attempt's start) are released, so a
+    closed tab or a vanished annotator never keeps a doubled image from everyone else, as an
+    expired hold does for ordinary images. Returns how many were released."""
+    stale_before = timezone.now() - timedelta(seconds=settings.IMAGE_HOLD_SECONDS)
+    heartbeat = (
+        AnnotatorSession.objects.filter(image=OuterRef("image"), annotator=OuterRef("annotator"))
+        .order_by("-last_heartbeat_at")
+        .values("last_heartbeat_at")[:1]
+    )
+    abandoned = (
+        QualityAttempt.objects.filter(
+            dataset=dataset,
+            kind=AttemptKind.DOUBLE,
+            stage=stage,
+            annotator__isnull=False,
+            completed_at__isnull=True,
+            released_at__isnull=True,
+        )
+        .annotate(alive=Coalesce(Subquery(heartbeat), F("started_at")))
+        .filter(alive__lt=stale_before)
+        .select_related("image")
+    )
+    released = 0
+    for attempt in abandoned[:100]:
+        release_attempt(attempt, attempt.image)
+        released += 1
+    return released
+
+
 def _take_double(dataset: Dataset, user: AbstractBaseUser, stage: int) -> Image | None:
+    release_abandoned_doubles(dataset, stage)
     waiting = QualityAttempt.objects.filter(
         dataset=dataset,
         kind=AttemptKind.DOUBLE,

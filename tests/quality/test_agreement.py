@@ -3,7 +3,11 @@ attempt compared with the first's; the agreement per stage is exact on construct
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from annotation.models import Image, ImageStatus, Mask, QualityAttempt, Role
 from annotation.services.attempt_masks import add_attempt_mask
@@ -118,3 +122,23 @@ def test_without_a_double_share_nothing_is_doubled(dataset, annotator, second):
     assert claim_next_image(dataset, second, 1) is None
     assert not QualityAttempt.objects.exists()
     assert agreement(dataset) == {"stages": []}
+
+
+def test_an_abandoned_second_annotation_goes_to_another_annotator(dataset, annotator, second):
+    """A second annotator who closes the tab keeps the doubled image only as long as an
+    ordinary hold would last without a heartbeat."""
+    set_shares(dataset, double=1.0)
+    third = factories.make_user("carol")
+    dataset.memberships.create(user=third, role=Role.ANNOTATOR)
+    image = factories.add_image(dataset, seed=1)
+    complete_image(claim_next_image(dataset, annotator, 1), annotator)
+    doubled = claim_next_image(dataset, second, 1)
+    assert doubled.pk == image.pk
+    assert claim_next_image(dataset, third, 1) is None  # still being worked on
+
+    gone = timezone.now() - timedelta(seconds=settings.IMAGE_HOLD_SECONDS + 1)
+    QualityAttempt.objects.filter(annotator=second).update(started_at=gone)
+    assert claim_next_image(dataset, third, 1).pk == image.pk
+    abandoned = QualityAttempt.objects.get(annotator=second)
+    assert abandoned.released_at is not None and abandoned.completed_at is None
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.DONE
