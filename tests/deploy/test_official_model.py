@@ -10,7 +10,6 @@ import hashlib
 import http.server
 import io
 import socket
-import threading
 
 import pytest
 import torch
@@ -23,6 +22,7 @@ from registry.active import COLD_START_NAME, get_active_version
 from registry.models import ModelVersion
 from registry.predictors import get_predictor
 from tests import factories
+from tests.local_http import clear_proxies, serving
 
 pytestmark = pytest.mark.django_db
 
@@ -74,18 +74,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def _isolated(isolated_storage, monkeypatch):
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+    clear_proxies(monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/ckpt/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as url:
+        yield url + "/ckpt/"
 
 
 @pytest.fixture

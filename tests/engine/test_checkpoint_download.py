@@ -4,12 +4,12 @@ downloads, offline."""
 import hashlib
 import http.server
 import socket
-import threading
 
 import pytest
 
 from engine import checkpoints
 from engine.checkpoints import CheckpointError, CheckpointFile, HostUnreachableError
+from tests.local_http import clear_proxies, serving
 
 PAYLOAD = bytes(range(256)) * 300  # 76,800 bytes: several reads, well under a second
 NAME = "sam_tiny_0123ab.pth"
@@ -64,18 +64,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+    clear_proxies(monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def unreachable_url() -> str:
