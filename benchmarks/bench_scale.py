@@ -266,7 +266,7 @@ def _child_round(args: dict) -> dict:
         ModelVersion.objects.get(pk=args["version"]),
         with_embeddings=False,
     )
-    masks = sum(len(r.masks) for r in (*data.train, *data.heldout))
+    masks = data.train_masks + data.heldout_masks
     return {"masks": masks, "seconds": time.perf_counter() - start}
 
 
