@@ -232,7 +232,7 @@ def _checked_rows(
     """The rows whose RLE passes ``checked_rle``, with the RLE text it returns. All the
     batch's counts strings are checked at once (``engine.rle_batch``); a row it leaves
     undecided (not canonical, malformed, its area or box off) gets ``checked_rle`` itself."""
-    parsed = [_plain_rle(row[2], sizes[row[0]]) for row in rows]
+    parsed = [_plain_counts(row[2], sizes[row[0]]) for row in rows]
     batch = rle_batch.check_counts(
         [counts or "" for counts in parsed], [sizes[row[0]] for row in rows]
     )
@@ -241,10 +241,7 @@ def _checked_rows(
     for i, row in enumerate(rows):
         image_id, mask_id, rle, bbox, area = row[0], row[1], row[2], row[3], row[4]
         if not (
-            parsed[i] is not None
-            and batch.ok[i]
-            and area == areas[i]
-            and same_box(_json_or_none(bbox), boxes[i])
+            parsed[i] is not None and batch.ok[i] and area == areas[i] and _box_is(bbox, boxes[i])
         ):
             try:
                 rle = checked_rle(rle, sizes[image_id], area, bbox)
@@ -256,9 +253,17 @@ def _checked_rows(
     return kept
 
 
-def _plain_rle(rle_text: str, size: tuple[int, int]) -> str | None:
+def _plain_counts(rle_text: str, size: tuple[int, int]) -> str | None:
     """The counts string of a stored RLE that is exactly {"size": <size>, "counts": str},
-    else None (``checked_rle`` decides)."""
+    else None (``checked_rle`` decides). The text as both databases hand it over (PostgreSQL's
+    jsonb and the JSON Django wrote) is read without a JSON parser when it has no escapes."""
+    if not isinstance(rle_text, str):
+        return None
+    prefix = f'{{"size": [{size[0]}, {size[1]}], "counts": "'
+    if rle_text.startswith(prefix) and rle_text.endswith('"}'):
+        counts = rle_text[len(prefix) : -2]
+        if '"' not in counts and "\\" not in counts:
+            return counts
     rle = _json_or_none(rle_text)
     if (
         isinstance(rle, dict)
@@ -269,6 +274,14 @@ def _plain_rle(rle_text: str, size: tuple[int, int]) -> str | None:
     ):
         return rle["counts"]
     return None
+
+
+def _box_is(bbox_text: str, box: list[float]) -> bool:
+    """Whether the stored box (JSON text) is ``box``: by its text as both databases write a
+    list of floats, else parsed."""
+    return bbox_text == f"[{box[0]!r}, {box[1]!r}, {box[2]!r}, {box[3]!r}]" or same_box(
+        _json_or_none(bbox_text), box
+    )
 
 
 def _json_or_none(text: str) -> Any:
