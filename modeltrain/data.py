@@ -114,12 +114,12 @@ class RecordList(Sequence[ImageRecord]):
 
     def with_masks(self) -> RecordList:
         """The records that have at least one mask."""
-        keep = [i for i, count in enumerate(self._counts) if count]
-        return RecordList(
-            self.path,
-            array("q", (self._offsets[i] for i in keep)),
-            array("q", (self._counts[i] for i in keep)),
-        )
+        offsets, counts = array("q"), array("q")
+        for offset, count in zip(self._offsets, self._counts, strict=True):
+            if count:
+                offsets.append(offset)
+                counts.append(count)
+        return RecordList(self.path, offsets, counts)
 
     @staticmethod
     def _read(fh: IO[bytes], offset: int) -> ImageRecord:
