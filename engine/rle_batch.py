@@ -31,6 +31,8 @@ from engine.rle import _CHAR_BOUNDS, _MAX_CHARS_PER_VALUE, MAX_PIXELS
 # Characters parsed in one pass: a few hundred masks, enough that the per-call overhead is
 # spread thin, few enough that the int64 temporaries stay a few megabytes.
 MAX_BATCH_CHARS = 1 << 18
+# _LIMITS[k]: the magnitudes k characters hold are below it (0 for none).
+_LIMITS = np.concatenate(([0], _CHAR_BOUNDS)).astype(np.int64)
 
 
 class BatchCheck(NamedTuple):
@@ -73,8 +75,10 @@ def _check(counts: Sequence[object], sizes: Sequence[tuple[int, int]]) -> BatchC
     if chars.size == 0 or chars.size >= 1 << 27:
         return BatchCheck(np.zeros(n, bool), area, bbox)
     cum = np.cumsum(lengths)
-    bad = np.flatnonzero((chars < 48) | (chars > 111))
-    ok[np.searchsorted(cum, bad, side="right")] = False
+    groups = chars - np.uint8(48)  # wraps below '0': anything outside the alphabet is > 63
+    outside = groups > 63
+    if outside.any():
+        ok[np.searchsorted(cum, np.flatnonzero(outside), side="right")] = False
     # Within the alphabet, a group without the continuation bit ((c - 48) & 0x20) is c < 80.
     terminal = chars < 80
     nonempty = np.flatnonzero(lengths)
@@ -90,7 +94,6 @@ def _check(counts: Sequence[object], sizes: Sequence[tuple[int, int]]) -> BatchC
     vstart = np.concatenate(([0], ends[:-1] + 1))
     vlen = ends - vstart + 1
     ok[vsid[vlen > _MAX_CHARS_PER_VALUE]] = False
-    groups = chars - np.uint8(48)  # wraps for characters outside the alphabet: refused above
     raw = (groups[vstart] & 0x1F).astype(np.int64)
     for j in range(1, _MAX_CHARS_PER_VALUE):  # the j-th group of each value that has one
         more = np.flatnonzero(vlen > j)
@@ -99,9 +102,11 @@ def _check(counts: Sequence[object], sizes: Sequence[tuple[int, int]]) -> BatchC
         raw[more] += (groups[vstart[more] + j] & 0x1F).astype(np.int64) << (5 * j)
     negative = np.flatnonzero(groups[ends] & 0x10)
     raw[negative] -= np.left_shift(1, 5 * np.minimum(vlen[negative], _MAX_CHARS_PER_VALUE))
-    # Fewest characters for each value: anything longer is not the canonical string.
-    fewest = 1 + np.searchsorted(_CHAR_BOUNDS, raw ^ (raw >> 63), side="right")
-    ok[vsid[vlen != fewest]] = False
+    # Canonical: each value in its fewest characters, i.e. its magnitude reaches the bound of
+    # one character fewer (k characters hold magnitudes below _LIMITS[k]).
+    magnitude = raw ^ (raw >> 63)  # v, or -v - 1 for a negative v
+    longer = magnitude < _LIMITS[np.minimum(vlen, _MAX_CHARS_PER_VALUE) - 1]
+    ok[vsid[longer]] = False
 
     runs = _runs(raw, k, vfirst, nvals)
     bad_run = (runs < 0) | (runs > pixels[vsid]) | ((k >= 1) & (runs == 0))  # no empty run
@@ -121,13 +126,14 @@ def _check(counts: Sequence[object], sizes: Sequence[tuple[int, int]]) -> BatchC
     hh = np.maximum(h[fsid], 1)
     last = ends_px[fg] - 1
     first = ends_px[fg - 1]
-    x0, x1 = first // hh, last // hh
+    x0, first_y = np.divmod(first, hh)
+    x1, last_y = np.divmod(last, hh)
     has = np.flatnonzero(nfg)
     seg = fg_first[has]
     across = np.zeros(n, bool)
     across[fsid[x1 != x0]] = True
-    y0 = np.where(across[has], 0, np.minimum.reduceat(first % hh, seg))
-    y1 = np.where(across[has], h[has] - 1, np.maximum.reduceat(last % hh, seg))
+    y0 = np.where(across[has], 0, np.minimum.reduceat(first_y, seg))
+    y1 = np.where(across[has], h[has] - 1, np.maximum.reduceat(last_y, seg))
     left, right = x0[seg], x1[seg + nfg[has] - 1]
     bbox[has] = np.stack([left, y0, right - left + 1, y1 - y0 + 1], axis=1)
     return BatchCheck(ok, area, bbox)
