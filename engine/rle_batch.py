@@ -28,9 +28,10 @@ import numpy as np
 
 from engine.rle import _CHAR_BOUNDS, _MAX_CHARS_PER_VALUE, MAX_PIXELS
 
-# Characters parsed in one pass: a few hundred masks, enough that the per-call overhead is
-# spread thin, few enough that the int64 temporaries stay a few megabytes.
-MAX_BATCH_CHARS = 1 << 18
+# Characters parsed in one pass: about 150 SA-1B-sized masks, enough that the per-call overhead
+# is spread thin, few enough that the temporaries (~30 arrays of int64) stay in the CPU's cache:
+# 2**16 checks a 440-character mask in ~10 us of CPU here, 2**18 in ~27 us.
+MAX_BATCH_CHARS = 1 << 16
 # _LIMITS[k]: the magnitudes k characters hold are below it (0 for none).
 _LIMITS = np.concatenate(([0], _CHAR_BOUNDS)).astype(np.int64)
 
