@@ -90,9 +90,10 @@ def run_export_task(export_id: int) -> str:
 
 
 @shared_task(name="annotation.run_automatic_pass", **task_options("gpu", ONE_IMAGE))
-def run_automatic_pass_task(pass_id: int) -> int:
-    """Fan a pass out: one automatic_pass_image task per image not done yet."""
-    return automatic.run_automatic_pass(pass_id)
+def run_automatic_pass_task(pass_id: int, after: int = 0) -> int:
+    """Fan a pass out a chunk at a time: an automatic_pass_image task per image not done yet
+    with an id above ``after``, then this task again behind them for the next chunk."""
+    return automatic.run_automatic_pass(pass_id, after)
 
 
 @shared_task(name="annotation.automatic_pass_image", **task_options("gpu", ONE_IMAGE))

@@ -123,7 +123,7 @@ SESSION_COLUMNS = (
 MASK_COLUMNS = (
     "image_id", "rle", "bbox", "area", "source", "stage", "predicted_iou", "stability_score",
     "point_coords", "crop_box", "author_id", "model_version_id", "session_id", "seconds_spent",
-    "version", "review", "reviewed_by_id", "created_at", "updated_at",
+    "version", "review", "reviewed_by_id", "created_at", "updated_at", "iscrowd",
 )  # fmt: skip
 
 
@@ -245,5 +245,5 @@ def _mask_line(ctx, rng, image_id, stage, k, n, created, people, sessions) -> st
     return (
         f"{image_id}\t{_escape_json(m.rle_json)}\t{m.bbox_json}\t{m.area}\t{source}\t{stage}\t"
         f"{iou}\t{stab}\t{point}\t{crop}\t{author}\t{version if version else chr(92) + 'N'}\t"
-        f"{session}\t{seconds:.2f}\t1\t{review}\t{reviewed_by}\t{at}\t{at}\n"
+        f"{session}\t{seconds:.2f}\t1\t{review}\t{reviewed_by}\t{at}\t{at}\tf\n"
     )

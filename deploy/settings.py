@@ -276,6 +276,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # a hard kill could not.
 CELERY_TASK_TIME_LIMIT = env_int("SADE_TASK_TIME_LIMIT", 4 * 3600)
 IMAGE_TASK_TIME_LIMIT = env_int("SADE_IMAGE_TASK_TIME_LIMIT", 3600)
+# An automatic pass queues its images this many at a time, then its own next step behind them
+# (annotation.services.automatic.run_automatic_pass): the broker holds a chunk, not millions.
+AUTOMATIC_PASS_QUEUE_CHUNK = max(1, env_int("SADE_PASS_QUEUE_CHUNK", 500))
 if PRODUCTION and "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
     _longest = max(CELERY_TASK_TIME_LIMIT, IMAGE_TASK_TIME_LIMIT)
     if VISIBILITY_TIMEOUT <= _longest:

@@ -13,17 +13,22 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotation.models import Dataset, Image, Mask, MaskSource
 from annotation.services.heldout import heldout_by_hash
-from annotation.services.storage import image_path
-from engine import Embedding
+from engine import Embedding, rle_batch
 from engine import rle as rle_codec
 from engine.store import EmbeddingStore
-from modeltrain.data import ImageRecord, MaskRecord, RoundData, place_embedding, read_round
-from modeltrain.data import write_manifest as write_round_manifest
+from modeltrain.data import (
+    ImageRecord,
+    ManifestWriter,
+    MaskRecord,
+    RoundData,
+    place_embedding,
+    read_round,
+)
 from modeltrain.models import ImageSplit
 from registry.models import ModelVersion
 
@@ -34,6 +39,11 @@ logger = logging.getLogger(__name__)
 TRAINING_SOURCES = (MaskSource.MANUAL, MaskSource.MODEL_ASSISTED, MaskSource.IMPORTED)
 # Masks smaller than this many pixels vanish at the decoder's 256x256 resolution.
 MIN_MASK_AREA = 16
+# Images read (and split) per query: the export's memory is one page of images and their
+# masks, whatever the dataset's size.
+PAGE = 64
+# Refused masks named in the log line (all of them are in the manifest).
+LOGGED_LEFT_OUT = 20
 
 
 def assign_splits(dataset: Dataset) -> int:
@@ -43,16 +53,22 @@ def assign_splits(dataset: Dataset) -> int:
     fraction = float(settings.TRAINING_HELDOUT_FRACTION)
     limit = int(settings.TRAINING_HELDOUT_MAX_IMAGES)
     held = ImageSplit.objects.filter(dataset=dataset, heldout=True).count()
-    fresh = (
-        Image.objects.filter(dataset=dataset, training_split__isnull=True)
-        .order_by("pk")
-        .values_list("pk", "content_sha256")
-    )
-    rows, added = [], 0
-    for image_id, sha in fresh.iterator():
-        heldout = held + added < limit and heldout_by_hash(sha, fraction)
-        added += heldout
-        rows.append(ImageSplit(image_id=image_id, dataset=dataset, heldout=heldout))
+    fresh = Image.objects.filter(dataset=dataset, training_split__isnull=True).order_by("pk")
+    added, after = 0, 0
+    while True:  # keyset pages, so that memory does not grow with the dataset
+        page = list(fresh.filter(pk__gt=after).values_list("pk", "content_sha256")[: PAGE * 16])
+        if not page:
+            return added
+        rows = []
+        for image_id, sha in page:
+            heldout = held + added < limit and heldout_by_hash(sha, fraction)
+            added += heldout
+            rows.append(ImageSplit(image_id=image_id, dataset=dataset, heldout=heldout))
+        _save_splits(dataset, rows)
+        after = page[-1][0]
+
+
+def _save_splits(dataset: Dataset, rows: list[ImageSplit]) -> None:
     try:
         with transaction.atomic():
             ImageSplit.objects.bulk_create(rows, batch_size=1000)
@@ -63,7 +79,6 @@ def assign_splits(dataset: Dataset) -> int:
             ImageSplit.objects.get_or_create(
                 image_id=row.image_id, defaults={"dataset": dataset, "heldout": row.heldout}
             )
-    return added
 
 
 def training_masks(dataset: Dataset) -> QuerySet[Mask]:
@@ -81,20 +96,6 @@ def new_training_masks(dataset: Dataset, since: datetime | None) -> int:
     return masks.count()
 
 
-def _records(images: dict[int, Image], masks: dict[int, list[MaskRecord]]) -> list[ImageRecord]:
-    return [
-        ImageRecord(
-            image_id=image.pk,
-            path=str(image_path(image)),
-            sha256=image.content_sha256,
-            height=image.height,
-            width=image.width,
-            masks=masks[image.pk],
-        )
-        for image in images.values()
-    ]
-
-
 def export_round(
     dataset: Dataset,
     folder: Path,
@@ -109,45 +110,97 @@ def export_round(
     round). With ``with_embeddings``, each training image's embedding under ``version``'s
     encoder is placed beside them: taken from ``store`` or computed by ``embed(record)``.
     A stored mask whose RLE does not fit its image is left out, logged and listed in the
-    manifest's ``left_out`` ({"mask_id", "image_id", "reason"})."""
+    manifest ({"mask_id", "image_id", "reason"}).
+
+    Streamed: images are read ``PAGE`` at a time (keyset pages by id), their masks with one
+    query per page, and each image's record is written to the manifest before the next page
+    is read, so memory stays flat whatever the number of masks."""
     until = timezone.now()
     assign_splits(dataset)  # after ``until``: every image of an exported mask has its split
-    by_image: dict[int, list[MaskRecord]] = defaultdict(list)
-    left_out: list[dict[str, Any]] = []
-    rows = training_masks(dataset).filter(updated_at__lte=until).order_by("image_id", "pk")
-    columns = ("pk", "image_id", "rle", "image__height", "image__width")
-    for mask_id, image_id, rle, height, width in rows.values_list(*columns).iterator():
-        try:  # a stored row is not trusted: one that does not fit its image is left out
-            rle = rle_codec.checked(rle, expected_size=(height, width)).rle
-        except rle_codec.RLEError as exc:
-            left_out.append({"mask_id": mask_id, "image_id": image_id, "reason": str(exc)})
-            continue
-        by_image[image_id].append(MaskRecord(id=mask_id, rle=rle))
-    if left_out:
+    masks = training_masks(dataset).filter(updated_at__lte=until)
+    images = (
+        Image.objects.filter(dataset=dataset, training_split__isnull=False)
+        .filter(Exists(masks.filter(image=OuterRef("pk"))))
+        .order_by("pk")
+    )
+    media = Path(settings.MEDIA_ROOT)
+    logged: list[dict[str, Any]] = []
+    with ManifestWriter(
+        folder, model_type=version.model_type, encoder_key=version.embedding_key
+    ) as writer:
+        after = 0
+        while True:
+            page = list(
+                images.filter(pk__gt=after).values_list(
+                    "pk", "file", "content_sha256", "height", "width", "training_split__heldout"
+                )[:PAGE]
+            )
+            if not page:
+                break
+            sizes = {image_id: (h, w) for image_id, _, _, h, w, _ in page}
+            by_image, left_out = _checked_masks(masks, sizes)
+            for entry in left_out:
+                writer.left_out(entry)
+            logged.extend(left_out[: LOGGED_LEFT_OUT - len(logged)])
+            for image_id, file, sha, height, width, heldout in page:
+                if not by_image[image_id]:
+                    continue
+                path = str(media / file)
+                record = ImageRecord(image_id, path, sha, height, width, by_image[image_id])
+                if heldout:
+                    writer.add("heldout", record)
+                    continue
+                if with_embeddings:
+                    record = _with_embedding(folder, record, version, store, embed)
+                writer.add("train", record)
+            after = page[-1][0]
+    if writer.counts["left_out"]:
         logger.warning(
             "round on %s: %d masks left out, their RLE is invalid (run check_masks): %s",
             dataset,
-            len(left_out),
-            ", ".join(f"{m['mask_id']} ({m['reason']})" for m in left_out[:20]),
+            writer.counts["left_out"],
+            ", ".join(f"{m['mask_id']} ({m['reason']})" for m in logged),
         )
-    images = Image.objects.filter(pk__in=list(by_image), training_split__isnull=False)
-    images = images.select_related("training_split")
-    train = {i.pk: i for i in images if not i.training_split.heldout}
-    heldout = {i.pk: i for i in images if i.training_split.heldout}
-    train_records = _records(train, by_image)
-    if with_embeddings:
-        train_records = [
-            _with_embedding(folder, record, version, store, embed) for record in train_records
-        ]
-    write_round_manifest(
-        folder,
-        model_type=version.model_type,
-        encoder_key=version.embedding_key,
-        train=train_records,
-        heldout=_records(heldout, by_image),
-        left_out=left_out,
-    )
     return read_round(folder), until
+
+
+def _checked_masks(
+    masks: QuerySet[Mask], sizes: dict[int, tuple[int, int]]
+) -> tuple[dict[int, list[MaskRecord]], list[dict[str, Any]]]:
+    """The page's masks by image, in id order, each checked against its image (a stored row is
+    not trusted), and the ones refused. Canonical RLEs of the right size are checked all at
+    once (``engine.rle_batch``); the others one by one, which says what is wrong."""
+    rows = list(
+        masks.filter(image_id__in=list(sizes))
+        .order_by("image_id", "pk")
+        .values_list("pk", "image_id", "rle")
+    )
+    plain = [_plain_counts(rle, sizes[image_id]) for _, image_id, rle in rows]
+    batch = rle_batch.check_counts([c or "" for c in plain], [sizes[i] for _, i, _ in rows])
+    by_image: dict[int, list[MaskRecord]] = defaultdict(list)
+    left_out = []
+    for (mask_id, image_id, rle), counts, ok in zip(rows, plain, batch.ok, strict=True):
+        if counts is None or not ok:
+            try:
+                rle = rle_codec.checked(rle, expected_size=sizes[image_id]).rle
+            except rle_codec.RLEError as exc:
+                left_out.append({"mask_id": mask_id, "image_id": image_id, "reason": str(exc)})
+                continue
+        by_image[image_id].append(MaskRecord(id=mask_id, rle=rle))
+    return by_image, left_out
+
+
+def _plain_counts(rle: Any, size: tuple[int, int]) -> str | None:
+    """The counts string of an RLE that is exactly {"size": <size>, "counts": str}."""
+    if (
+        isinstance(rle, dict)
+        and len(rle) == 2
+        and rle.get("size") == list(size)
+        and all(type(v) is int for v in rle["size"])
+        and isinstance(rle.get("counts"), str)
+    ):
+        return rle["counts"]
+    return None
 
 
 def _with_embedding(

@@ -126,7 +126,7 @@ def _run(run: TrainingRound, on_progress: Callable[[Progress], None] | None) -> 
         run,
         phase="train",
         data_until=until,
-        train_images=len([r for r in data.train if r.masks]),
+        train_images=len(data.train.with_masks()),
         train_masks=data.train_masks,
         heldout_images=len(data.heldout),
         heldout_masks=data.heldout_masks,

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -251,13 +252,13 @@ def train(
 
     ``on_progress`` is called after every step; an exception it raises (a cancelled round)
     stops training and propagates. Raises ValueError when there is nothing to train on."""
-    usable = [r for r in data.train if r.masks]
+    usable = data.train.with_masks()  # read record by record: the round is never in memory
     if not usable:
         raise ValueError("the round has no training masks")
     if config.mode == "decoder":
-        missing = [r.image_id for r in usable if r.embedding is None]
+        missing = list(islice((r.image_id for r in usable if r.embedding is None), 5))
         if missing:
-            raise ValueError(f"decoder-only training needs embeddings; missing for {missing[:5]}")
+            raise ValueError(f"decoder-only training needs embeddings; missing for {missing}")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator(device=config.device).manual_seed(config.seed)
@@ -293,5 +294,5 @@ def train(
         losses=losses,
         seconds=time.monotonic() - started,
         train_images=len(usable),
-        train_masks=sum(len(r.masks) for r in usable),
+        train_masks=usable.masks,
     )

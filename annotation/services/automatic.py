@@ -2,10 +2,12 @@
 stage 2's pre-fill.
 
 A pass is one gpu task per image, so a killed worker loses at most the image it was on (late
-acknowledgement gives that message to the next worker). Each image's work is idempotent: one
-transaction replaces the masks this model version wrote with this pass's source on that image
-and marks the image done in the pass, so a redelivered or repeated task never duplicates a mask
-and never touches masks people drew, imported masks or another version's masks.
+acknowledgement gives that message to the next worker); the images are queued a chunk at a
+time (``run_automatic_pass``), so a pass over millions of images is not millions of messages.
+Each image's work is idempotent: one transaction replaces the masks this model version wrote
+with this pass's source on that image and marks the image done in the pass, so a redelivered or
+repeated task never duplicates a mask and never touches masks people drew, imported masks or
+another version's masks.
 
 Reviewed work is never overwritten: a model mask a person kept or fixed stays (only the model's
 unreviewed masks are replaced), a new mask overlapping a reviewed or drawn mask beyond the pass's
@@ -110,27 +112,37 @@ def launch_automatic_pass(
     return run
 
 
-def run_automatic_pass(pass_id: int) -> int:
-    """Queue one task per image of the pass not done yet; returns how many were queued.
+def run_automatic_pass(pass_id: int, after: int = 0) -> int:
+    """Queue the next chunk of the pass's images not done yet (ids above ``after``, at most
+    ``AUTOMATIC_PASS_QUEUE_CHUNK``), then, if images remain beyond it, this same step again
+    behind them; returns how many images were queued.
 
-    Safe to call again (a redelivered message, a resume): done images are not queued, and an
-    image queued twice is written once more, not duplicated."""
+    The queue is first in, first out, so the next step runs once workers have taken the chunk
+    before it: the broker holds about one chunk per pass, not one message per image of the
+    pass, and a cancel stops the queueing at the next chunk.
+
+    Safe to call again (a redelivered message, a resume from ``after=0``): done images are not
+    queued, and an image queued twice is written once more, not duplicated."""
     run = AutomaticPass.objects.filter(pk=pass_id).first()
     if run is None or run.status not in ACTIVE:
         return 0
     AutomaticPass.objects.filter(pk=run.pk, status=Status.QUEUED).update(
         status=Status.RUNNING, started_at=timezone.now()
     )
+    chunk = int(settings.AUTOMATIC_PASS_QUEUE_CHUNK)
     pending = list(
-        run.items.filter(status=ItemStatus.PENDING)
+        run.items.filter(status=ItemStatus.PENDING, image_id__gt=after)
         .order_by("image_id")
-        .values_list("image_id", flat=True)
+        .values_list("image_id", flat=True)[: chunk + 1]
     )
-    for image_id in pending:  # called from a task, outside any transaction: queue now
+    queued, more = pending[:chunk], len(pending) > chunk
+    for image_id in queued:  # called from a task, outside any transaction: queue now
         queue_task("annotation.automatic_pass_image", run.pk, image_id, after_commit=False)
-    if not pending:
+    if more:
+        queue_task("annotation.run_automatic_pass", run.pk, queued[-1], after_commit=False)
+    elif not queued:
         finish_if_complete(run.pk)
-    return len(pending)
+    return len(queued)
 
 
 def run_pass_image(pass_id: int, image_id: int, *, force: bool = False) -> str:
