@@ -4,6 +4,10 @@ same seeded weights, same image, same run. Also checks that every output still m
     python benchmarks/bench_predict.py [--model vit_b] [--clicks 40] [--embed-runs 2]
                                        [--precision bf16]
 
+``--threads 1`` measures as the web processes decode. ``--embed-runs 0`` times the clicks
+alone: one embedding of ours, which the reference's predictor decodes too (the two encoders'
+features are equal; see a run with embeddings).
+
 With ``--precision bf16`` (or fp16 on CUDA) a third column times our encoder in that precision
 (engine.precision) and reports its masks' agreement with our fp32 masks (mean, 5th percentile
 and worst IoU over every click's three masks; the largest predicted-IoU difference).
@@ -35,10 +39,21 @@ def main() -> None:
     parser.add_argument("--model", default="vit_b")
     parser.add_argument("--image", default=None)
     parser.add_argument("--clicks", type=int, default=40)
-    parser.add_argument("--embed-runs", type=int, default=2)
+    parser.add_argument(
+        "--embed-runs", type=int, default=2, help="0: time clicks only, on our features"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default); the web "
+        "processes decode with one (SADE_WEB_TORCH_THREADS=1)",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     low = args.precision != "fp32"
 
     image, source = benchmark_image(args.image)
@@ -55,6 +70,16 @@ def main() -> None:
     low_predictor = SamPredictor(ours, args.precision) if low else None
 
     ref_embed, our_embed, low_embed = [], [], []
+    if args.embed_runs == 0:  # clicks only: the reference decodes our (identical) features
+        embedding = our_predictor.embed(image)
+        ref_predictor.features = embedding.features[None].clone()
+        ref_predictor.original_size, ref_predictor.input_size = (
+            image.shape[:2],
+            embedding.input_size,
+        )
+        ref_predictor.is_image_set = True
+        if low_predictor is not None:
+            low_embedding = low_predictor.embed(image)
     for _ in range(args.embed_runs):  # alternate so all see the same machine state
         _, seconds = timed(ref_predictor.set_image, image)
         ref_embed.append(seconds)
@@ -95,9 +120,13 @@ def main() -> None:
     rows = [
         ("decode p50 (ms/click)", ref_p50, our_p50, ".1f"),
         ("decode p95 (ms/click)", ref_p95, our_p95, ".1f"),
-        (f"embed (s, best of {args.embed_runs})", min(ref_embed), min(our_embed), ".2f"),
     ]
-    lows = [*percentiles(low_decode), min(low_embed)] if low else []
+    lows = [*percentiles(low_decode)] if low else []
+    if args.embed_runs:
+        rows.append(
+            (f"embed (s, best of {args.embed_runs})", min(ref_embed), min(our_embed), ".2f")
+        )
+        lows += [min(low_embed)] if low else []
     head = f"{'':28}{'reference':>12}{'ours fp32':>12}{'speed-up':>10}"
     if low:
         head += f"{'ours ' + args.precision:>12}{'speed-up':>10}"
@@ -119,7 +148,7 @@ def main() -> None:
     print(
         f"parity: worst mask IoU {worst_iou:.5f} over {len(clicks)} clicks x 3 masks, "
         f"worst predicted-IoU difference {worst_score:.2e}, max feature difference "
-        f"{feature_error:.2e}"
+        + (f"{feature_error:.2e}" if args.embed_runs else "n/a (features shared)")
     )
     print(machine_line())
 
