@@ -28,7 +28,14 @@ import torch
 from torch import nn
 
 from engine.fast.transformer import Projections, project_image, run_transformer
-from engine.fast.upscaling import UpscaleFold, fold_upscaling, folded_matrices, upscale_and_project
+from engine.fast.upscaling import (
+    FoldConstants,
+    UpscaleFold,
+    fold_constants,
+    fold_upscaling,
+    folded_matrices,
+    upscale_and_project,
+)
 from engine.mask_decoder import MaskDecoder
 from engine.prompt_encoder import PromptEncoder
 from engine.transformer import TwoWayAttentionBlock
@@ -53,8 +60,9 @@ class ImageState:
 
 @dataclass(frozen=True)
 class Decoded:
-    """The transformer's answer to B prompt sets: tokens (B, 1 + 4 + N, C), the folded first
-    upscaling step of its image tokens, and the (h, w) grid."""
+    """The transformer's answer to B prompt sets: the tokens that are read (B, 1 + M, C), the
+    IoU token then the M mask tokens asked for (``MaskDecoder.output_indices``), the folded
+    first upscaling step of its image tokens, and the (h, w) grid."""
 
     tokens: torch.Tensor
     fold: UpscaleFold
@@ -79,6 +87,29 @@ class FastDecoder:
         self.decoder = decoder
         with torch.inference_mode():
             self.dense_pe = prompt_encoder.dense_pe()
+        self._fold: tuple[tuple[int, ...], FoldConstants] | None = None
+
+    def fold_constants(self) -> FoldConstants:
+        """The upscaling fold's weight-only matrices and rows, recomputed only when a weight
+        they come from has changed in place (training, ``load_state_dict``)."""
+        decoder = self.decoder
+        conv = cast(nn.ConvTranspose2d, decoder.output_upscaling[0])
+        sources: list[torch.Tensor] = [conv.weight]
+        sources += [] if conv.bias is None else [conv.bias]
+        for layer in decoder.transformer.layers:
+            layer = cast(TwoWayAttentionBlock, layer)
+            sources += [
+                layer.norm4.weight,
+                layer.norm4.bias,
+                layer.cross_attn_image_to_token.out_proj.bias,
+            ]
+        if any(t.is_inference() for t in sources):  # weights made in inference mode keep
+            return fold_constants(decoder)  # no version counter: recompute every time
+        key = tuple(t._version for t in sources) + tuple(id(t) for t in sources)
+        if self._fold is None or self._fold[0] != key:
+            with torch.inference_mode():
+                self._fold = (key, fold_constants(decoder))
+        return self._fold[1]
 
     @torch.inference_mode()
     def image_state(self, features: torch.Tensor) -> ImageState:
@@ -123,16 +154,18 @@ class FastDecoder:
         return ImageState(src, state.pos, cast(Projections, first), state.size, upscale)
 
     @torch.inference_mode()
-    def run(self, state: ImageState, sparse: torch.Tensor) -> Decoded:
+    def run(self, state: ImageState, sparse: torch.Tensor, multimask: bool) -> Decoded:
         """The transformer on the output tokens + sparse prompt embeddings (B, N, C)."""
         decoder = self.decoder
         output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
         batch = sparse.shape[0]
         tokens = torch.cat([output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse], dim=1)
+        wanted = [0, *(1 + i for i in decoder.output_indices(multimask))]
         hs, traces = run_transformer(
-            decoder.transformer, state.src, state.pos, tokens, state.first_layer
+            decoder.transformer, state.src, state.pos, tokens, state.first_layer, wanted
         )
-        return Decoded(hs, fold_upscaling(decoder, state.upscale_base, traces), state.size)
+        fold = fold_upscaling(self.fold_constants(), state.upscale_base, traces)
+        return Decoded(hs, fold, state.size)
 
     @torch.inference_mode()
     def iou(self, decoded: Decoded, multimask: bool) -> torch.Tensor:
@@ -149,7 +182,9 @@ class FastDecoder:
         rows x cols cells of the grid are upscaled, giving (B, M, 4 rows, 4 cols)."""
         wanted = self.decoder.output_indices(multimask)
         mlps = self.decoder.output_hypernetworks_mlps
-        hyper = torch.stack([mlps[i](decoded.tokens[:, 1 + i, :]) for i in wanted], dim=1)
+        hyper = torch.stack(
+            [mlps[i](decoded.tokens[:, 1 + k, :]) for k, i in enumerate(wanted)], dim=1
+        )
         fold, size = decoded.fold, decoded.size
         if cells is not None and tuple(cells) != tuple(size):
             fold, size = fold.cells(size, cells), cells
@@ -160,7 +195,7 @@ class FastDecoder:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``MaskDecoder.forward`` of the state's image and (B, N, C) sparse embeddings:
         mask logits (B, M, 4h, 4w) and predicted IoU (B, M)."""
-        decoded = self.run(state, sparse)
+        decoded = self.run(state, sparse, multimask)
         return self.masks(decoded, multimask), self.iou(decoded, multimask)
 
     def decode_grid(
@@ -174,7 +209,7 @@ class FastDecoder:
         """``decode`` for the automatic pass: only the prompt sets with an IoU above
         ``min_iou`` (all when None), only ``cells`` (see ``masks``). Returns their index
         int64 (K,), mask logits (K, M, 4 rows, 4 cols) and float32 IoU (K, M)."""
-        decoded = self.run(state, sparse)
+        decoded = self.run(state, sparse, multimask)
         iou = self.iou(decoded, multimask).float()
         index = torch.arange(len(iou), device=iou.device)
         if min_iou is not None:

@@ -69,13 +69,16 @@ def run_transformer(
     image_pe: torch.Tensor,
     tokens: torch.Tensor,
     first_layer: Projections,
+    wanted: list[int] | None = None,
 ) -> tuple[torch.Tensor, list[LayerTrace]]:
     """``transformer`` on token-major inputs: image (B or 1, HW, C), shared by all B prompt sets
     when 1; image_pe (1, HW, C); tokens (B, T, C); ``first_layer`` =
     ``project_image(transformer.layers[0], image, image_pe)``.
 
-    Returns the updated tokens (B, T, C) and each block's ``LayerTrace`` (the image tokens
-    themselves are left to ``engine.fast.upscaling``)."""
+    Returns the updated tokens (B, T, C), only those at ``wanted`` (B, len(wanted), C) when
+    given, and each block's ``LayerTrace`` (the image tokens themselves are left to
+    ``engine.fast.upscaling``). The final attention and norm act on each token on its own, so
+    the tokens nobody reads (the prompts', the mask tokens not asked for) skip them."""
     queries, keys = tokens, image
     traces = []
     for i, layer in enumerate(transformer.layers):
@@ -85,6 +88,8 @@ def run_transformer(
         )
         traces.append(trace)
     final = transformer.final_attn_token_to_image
+    if wanted is not None:
+        queries, tokens = queries[:, wanted], tokens[:, wanted]
     attn = _tokens_to_image(final, queries + tokens, keys + image_pe, keys)
     return transformer.norm_final_attn(queries + attn), traces
 
@@ -107,12 +112,13 @@ def _block(
     queries = block.norm1(queries)
 
     t2i, i2t = block.cross_attn_token_to_image, block.cross_attn_image_to_token
-    q, k = queries + query_pe, keys + key_pe
-    q_i2t = None
+    q = queries + query_pe
+    q_i2t, k = None, keys  # with projections, keys + key_pe is never needed
     if projections is not None:
         k_t2i, v_t2i, q_i2t = projections
         queries = block.norm2(queries + _attend(t2i, t2i.q_proj(q), k_t2i, v_t2i))
     else:
+        k = keys + key_pe
         queries = block.norm2(queries + _tokens_to_image(t2i, q, k, keys))
     queries = block.norm3(queries + block.mlp(queries))
 
@@ -190,6 +196,8 @@ def _image_to_tokens(
     probs = probs.reshape(batch, heads * tokens, -1)
     w_o = attn.out_proj.weight.view(-1, heads, width)  # (C, heads, width)
     values = torch.einsum("bthc,dhc->bhtd", v_heads, w_o).reshape(batch, heads * tokens, -1)
-    # One pass to lay out residual + bias, then the product accumulates into it.
-    start = (residual + attn.out_proj.bias).expand(batch, -1, -1).contiguous()
-    return start.baddbmm_(probs.transpose(1, 2), values), probs, values
+    # The bias rides on the values: each head's probabilities sum to 1, so the heads * T rows
+    # of probabilities sum to ``heads`` and sum_t p_t (v_t + b / heads) = sum_t p_t v_t + b.
+    # One product then writes residual + bias + attention, with no pass of its own for the bias.
+    biased = values + attn.out_proj.bias / heads
+    return torch.baddbmm(residual, probs.transpose(1, 2), biased), probs, values

@@ -21,7 +21,9 @@ scale and shift of block l's image-side LayerNorm, r_l its 1 / std and mu_l its 
                         - mu_l (gamma_l M_l)) + beta_l M_l.
   keys_0 M_0 is computed once per image (``ImageState.upscale_base``); each block then costs a
   product with K = heads * T + 2 columns instead of the (HW, C) x (C, 4 c1) product of the
-  final image tokens (``UpscaleFold``).
+  final image tokens (``UpscaleFold``). Unrolled over the blocks, with the r_l moved onto the
+  left factors, those products become one, and the matrices and constant rows depend on the
+  weights alone (``FoldConstants``, computed once per set of weights).
 """
 
 from __future__ import annotations
@@ -36,23 +38,24 @@ from torch import nn
 from engine.fast.transformer import LayerTrace
 from engine.layers import LayerNorm2d
 from engine.mask_decoder import MaskDecoder
+from engine.transformer import TwoWayAttentionBlock
 
 
 @dataclass(frozen=True)
 class UpscaleFold:
     """The first upscaling convolution of the final image tokens, as ``fold_upscaling`` builds
-    it from the transformer's traces."""
+    it from the transformer's traces: per cell, base * scale + left^T right (the tail rides
+    in ``right`` against a row of ones in ``left``)."""
 
     base: torch.Tensor  # (1 or B, hw, 4 c1)
-    # Per block: left (B, K, hw), used transposed; right (B, K, 4 c1); rstd (B, hw, 1).
-    steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-    tail: torch.Tensor  # (4 c1,)
+    scale: torch.Tensor  # (B, hw, 1)
+    left: torch.Tensor  # (B, K, hw), used transposed
+    right: torch.Tensor  # (B, K, 4 c1)
 
     def take(self, index: torch.Tensor) -> UpscaleFold:
         """Only the prompt sets at ``index``."""
         base = self.base if self.base.shape[0] == 1 else self.base[index]
-        steps = [(a[index], b[index], r[index]) for a, b, r in self.steps]
-        return UpscaleFold(base, steps, self.tail)
+        return UpscaleFold(base, self.scale[index], self.left[index], self.right[index])
 
     def cells(self, size: tuple[int, int], cells: tuple[int, int]) -> UpscaleFold:
         """Only the top-left rows x cols cells of the (h, w) grid."""
@@ -61,23 +64,14 @@ class UpscaleFold:
             x = x.view(x.shape[0], size[0], size[1], x.shape[-1])[:, : cells[0], : cells[1]]
             return x.reshape(x.shape[0], cells[0] * cells[1], -1)
 
-        def crop_t(x: torch.Tensor) -> torch.Tensor:  # (B, K, hw)
-            x = x.view(x.shape[0], x.shape[1], size[0], size[1])[:, :, : cells[0], : cells[1]]
-            return x.reshape(x.shape[0], x.shape[1], cells[0] * cells[1])
-
-        steps = [(crop_t(a), b, crop(r)) for a, b, r in self.steps]
-        return UpscaleFold(crop(self.base), steps, self.tail)
+        left = self.left.view(*self.left.shape[:2], size[0], size[1])[..., : cells[0], : cells[1]]
+        left = left.reshape(*self.left.shape[:2], cells[0] * cells[1])
+        return UpscaleFold(crop(self.base), crop(self.scale), left, self.right)
 
     def apply(self, start: int, stop: int) -> torch.Tensor:
         """(B, n, 4 c1): the convolution's output, bias included, for cells start:stop."""
-        x = self.base[:, start:stop]
-        last = len(self.steps) - 1
-        for i, (left, right, rstd) in enumerate(self.steps):
-            left = left[:, :, start:stop].transpose(1, 2)
-            x = torch.baddbmm(x, left, right) if i == 0 else x.baddbmm_(left, right)
-            rstd = rstd[:, start:stop]
-            x = torch.addcmul(self.tail, x, rstd) if i == last else x.mul_(rstd)
-        return x
+        x = self.base[:, start:stop] * self.scale[:, start:stop]
+        return x.baddbmm_(self.left[:, :, start:stop].transpose(1, 2), self.right)
 
 
 def upscale_weights(decoder: MaskDecoder, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,55 +93,91 @@ def folded_matrices(decoder: MaskDecoder) -> list[torch.Tensor]:
     return matrices
 
 
+@dataclass(frozen=True)
+class FoldConstants:
+    """What ``fold_upscaling`` needs of the weights alone, per block l: M_l (``before``), the
+    row b_l M_l + beta_{l-1} M_l (``constant``), gamma_l M_{l+1} (``gamma``); and the tail
+    beta_L M_L + the convolution's bias."""
+
+    before: list[torch.Tensor]  # (C, 4 c1) each
+    constant: list[torch.Tensor]  # (1, 4 c1) each
+    gamma: list[torch.Tensor]  # (1, 4 c1) each
+    tail: torch.Tensor  # (1, 4 c1)
+
+
+def fold_constants(decoder: MaskDecoder) -> FoldConstants:
+    """``FoldConstants`` of the decoder's current weights."""
+    matrices = folded_matrices(decoder)
+    constants, gammas = [], []
+    carry = None  # beta_{l-1} M_{l-1}: the previous block's shift, added inside this one
+    for i, module in enumerate(decoder.transformer.layers):
+        layer = cast(TwoWayAttentionBlock, module)
+        before, after = matrices[i], matrices[i + 1]
+        bias, norm = layer.cross_attn_image_to_token.out_proj.bias, layer.norm4
+        constant = bias @ before
+        constants.append((constant if carry is None else constant + carry)[None])
+        gammas.append((norm.weight @ after)[None])
+        carry = norm.bias @ after
+    assert carry is not None
+    tail = (carry + upscale_weights(decoder, 0)[1])[None]
+    return FoldConstants(matrices[:-1], constants, gammas, tail)
+
+
 def fold_upscaling(
-    decoder: MaskDecoder, base: torch.Tensor, traces: list[LayerTrace]
+    constants: FoldConstants, base: torch.Tensor, traces: list[LayerTrace]
 ) -> UpscaleFold:
     """The first upscaling convolution of the transformer's final image tokens from
-    ``base`` = keys_0 M_0 (1 or B, hw, 4 c1) and each block's trace."""
-    matrices = folded_matrices(decoder)
-    bias = upscale_weights(decoder, 0)[1]
-    steps = []
-    carry = None  # beta_{l-1} M_{l-1}: the previous block's shift, added inside this one
-    for i, layer in enumerate(traces):
-        before, after = matrices[i], matrices[i + 1]
-        constant = layer.bias @ before
-        if carry is not None:
-            constant = constant + carry
-        batch, cells = layer.probs.shape[0], layer.probs.shape[2]
-        ones = torch.ones((batch, 1, cells), dtype=layer.probs.dtype, device=layer.probs.device)
+    ``base`` = keys_0 M_0 (1 or B, hw, 4 c1) and each block's trace.
+
+    Block by block, x_l = r_l (x_{l-1} + left_l^T right_l); unrolled, the final
+    x_L = base * prod_l r_l + sum_l (left_l * prod_{m >= l} r_m)^T right_l + tail, which is one
+    product with the blocks' lefts and rights stacked, per cell block of ``UpscaleFold.apply``.
+    """
+    lefts, rights = [], []
+    scale = None  # prod_{m >= l} r_m, built from the last block back
+    for i in reversed(range(len(traces))):
+        layer = traces[i]
+        scale = layer.rstd if scale is None else scale * layer.rstd  # (B, hw, 1)
+        batch = layer.probs.shape[0]
+        row = scale.transpose(1, 2)  # (B, 1, hw)
         # (B, K, hw), the probabilities' own layout; used transposed.
-        left = torch.cat([layer.probs, ones, -layer.mean.transpose(1, 2)], dim=1)
-        right = torch.cat(
-            [
-                layer.values @ before,
-                constant.expand(batch, 1, -1),
-                (layer.norm.weight @ after).expand(batch, 1, -1),
-            ],
-            dim=1,
+        lefts.append(torch.cat([layer.probs * row, row, -layer.mean.transpose(1, 2) * row], 1))
+        rights.append(
+            torch.cat(
+                [
+                    layer.values @ constants.before[i],
+                    constants.constant[i].expand(batch, 1, -1),
+                    constants.gamma[i].expand(batch, 1, -1),
+                ],
+                dim=1,
+            )
         )
-        steps.append((left, right, layer.rstd))
-        carry = layer.norm.bias @ after
-    assert carry is not None
-    return UpscaleFold(base, steps, carry + bias)
+    assert scale is not None
+    batch, cells = scale.shape[0], scale.shape[1]
+    lefts.append(scale.new_ones((batch, 1, cells)))
+    rights.append(constants.tail.expand(batch, 1, -1))
+    return UpscaleFold(base, scale, torch.cat(lefts, dim=1), torch.cat(rights, dim=1))
 
 
 def upscale_and_project(
     decoder: MaskDecoder, fold: UpscaleFold, hyper: torch.Tensor, size: tuple[int, int], block: int
 ) -> torch.Tensor:
     """Mask logits (B, M, 4h, 4w) of the (h, w) cells of ``fold`` and the hypernetworks'
-    outputs ``hyper`` (B, M, c2), ``block`` cells x prompt sets at a time."""
+    outputs ``hyper`` (B, M, c2), about ``block`` cells x prompt sets (whole rows of cells) at a
+    time; each block's masks are interleaved straight into the output."""
     norm = cast(LayerNorm2d, decoder.output_upscaling[1])
     w2, b2 = upscale_weights(decoder, 3)
     batch, (h, w) = hyper.shape[0], size
-    cells, c1, c2 = h * w, w2.shape[0], w2.shape[1] // 4
-    step = max(64, block // batch)
-    parts = []
-    for start in range(0, cells, step):
-        x = fold.apply(start, min(cells, start + step))  # (B, n, 2*2*c1), columns (di, dj, c)
+    c1, c2, outputs = w2.shape[0], w2.shape[1] // 4, hyper.shape[1]
+    rows = max(1, max(64, block // batch) // w)
+    masks = hyper.new_empty((batch, outputs, 4 * h, 4 * w))
+    grid = masks.view(batch, outputs, h, 2, 2, w, 2, 2)  # (b, m, i, d1i, d2i, j, d1j, d2j)
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        x = fold.apply(top * w, bottom * w)  # (B, n, 2*2*c1), columns (di, dj, c)
         x = F.layer_norm(x.view(batch, -1, 4, c1), (c1,), norm.weight, norm.bias, norm.eps)
         x = F.gelu(torch.addmm(b2, F.gelu(x).view(-1, c1), w2))
-        parts.append(x.view(batch, -1, c2) @ hyper.transpose(1, 2))  # (B, n*16, M)
-    masks = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-    masks = masks.view(batch, h, w, 2, 2, 2, 2, -1)  # (b, i, j, d1i, d1j, d2i, d2j, m)
-    masks = masks.permute(0, 7, 1, 3, 5, 2, 4, 6)  # (b, m, i, d1i, d2i, j, d1j, d2j)
-    return masks.reshape(batch, -1, 4 * h, 4 * w)
+        part = torch.matmul(hyper, x.view(batch, -1, c2).transpose(1, 2))  # (B, M, n*16)
+        part = part.view(batch, outputs, bottom - top, w, 2, 2, 2, 2)
+        grid[:, :, top:bottom].copy_(part.permute(0, 1, 2, 4, 6, 3, 5, 7))
+    return masks
