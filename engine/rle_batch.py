@@ -22,7 +22,7 @@ true sum fits, which the bounds ensure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,6 +42,20 @@ class BatchCheck(NamedTuple):
     ok: np.ndarray  # bool (N,)
     area: np.ndarray  # int64 (N,)
     bbox: np.ndarray  # float64 (N, 4)
+
+
+def plain_counts(rle: Any, size: tuple[int, int]) -> str | None:
+    """The counts string of ``rle`` when it is exactly ``{"size": <size>, "counts": str}`` (what
+    ``check_counts`` can decide), else None: the caller checks it with ``rle.checked``."""
+    if (
+        isinstance(rle, dict)
+        and len(rle) == 2
+        and rle.get("size") == list(size)
+        and all(type(v) is int for v in rle["size"])
+        and isinstance(rle.get("counts"), str)
+    ):
+        return rle["counts"]
+    return None
 
 
 def check_counts(counts: Sequence[object], sizes: Sequence[tuple[int, int]]) -> BatchCheck:

@@ -175,7 +175,7 @@ def _checked_masks(
         .order_by("image_id", "pk")
         .values_list("pk", "image_id", "rle")
     )
-    plain = [_plain_counts(rle, sizes[image_id]) for _, image_id, rle in rows]
+    plain = [rle_batch.plain_counts(rle, sizes[image_id]) for _, image_id, rle in rows]
     batch = rle_batch.check_counts([c or "" for c in plain], [sizes[i] for _, i, _ in rows])
     by_image: dict[int, list[MaskRecord]] = defaultdict(list)
     left_out = []
@@ -188,19 +188,6 @@ def _checked_masks(
                 continue
         by_image[image_id].append(MaskRecord(id=mask_id, rle=rle))
     return by_image, left_out
-
-
-def _plain_counts(rle: Any, size: tuple[int, int]) -> str | None:
-    """The counts string of an RLE that is exactly {"size": <size>, "counts": str}."""
-    if (
-        isinstance(rle, dict)
-        and len(rle) == 2
-        and rle.get("size") == list(size)
-        and all(type(v) is int for v in rle["size"])
-        and isinstance(rle.get("counts"), str)
-    ):
-        return rle["counts"]
-    return None
 
 
 def _with_embedding(

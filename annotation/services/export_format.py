@@ -264,16 +264,7 @@ def _plain_counts(rle_text: str, size: tuple[int, int]) -> str | None:
         counts = rle_text[len(prefix) : -2]
         if '"' not in counts and "\\" not in counts:
             return counts
-    rle = _json_or_none(rle_text)
-    if (
-        isinstance(rle, dict)
-        and len(rle) == 2
-        and rle.get("size") == list(size)
-        and all(type(v) is int for v in rle["size"])
-        and isinstance(rle.get("counts"), str)
-    ):
-        return rle["counts"]
-    return None
+    return rle_batch.plain_counts(_json_or_none(rle_text), size)
 
 
 def _box_is(bbox_text: str, box: list[float]) -> bool:
