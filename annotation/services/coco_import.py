@@ -6,9 +6,9 @@ id, and each image's id (``external_id`` fields; the platform's own keys do not 
   ``file_name``, or ending in ``/`` + its base name); they must have the same size. The matched
   image's ``external_id`` becomes the file's image id (the latest import's word).
 - **Categories** become labels: an existing label with that category id, else one with that name
-  (which takes the id if it had none), else a new label with a colour from ``PALETTE``. A
-  category with a bad id, name or supercategory is skipped, and so are the images whose
-  annotations need it.
+  (which takes the id if it had none), else a new label with a colour from
+  ``labels.DEFAULT_COLORS``. A category with a bad id, name or supercategory is skipped, and so
+  are the images whose annotations need it.
 - **Annotations**: ``iscrowd`` must be 0 or 1 (crowd regions as uncompressed RLE are read);
   ``id`` and ``category_id`` integers within signed 64-bit, each id used once in the file.
 
@@ -34,22 +34,10 @@ from annotation.services.imported_masks import (
     brief,
     store_masks,
 )
+from annotation.services.labels import DEFAULT_COLORS
 from engine import rle as rle_codec
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# Colours of new labels, in turn (ten well-separated hues).
-PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
 NAME_MAX = Label._meta.get_field("name").max_length
 SUPERCATEGORY_MAX = Label._meta.get_field("supercategory").max_length
 
@@ -195,7 +183,7 @@ def _create_label(
             label = Label.objects.create(
                 dataset=dataset,
                 name=name,
-                color=PALETTE[(position - 1) % len(PALETTE)],
+                color=DEFAULT_COLORS[(position - 1) % len(DEFAULT_COLORS)],
                 supercategory=supercategory,
                 external_id=external_id,
                 position=position,
