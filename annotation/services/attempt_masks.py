@@ -24,8 +24,7 @@ from annotation.models import (
     QualityAttempt,
 )
 from annotation.services.errors import Conflict, InvalidInput
-from annotation.services.masks import mask_geometry
-from annotation.services.prompts import check_prompts
+from annotation.services.masks import check_mask_prompt, mask_geometry
 
 # Below 2**53, so ids stay exact as JavaScript numbers.
 ATTEMPT_MASK_ID_BASE = 2**50
@@ -107,12 +106,7 @@ def add_attempt_mask(
     ):
         raise InvalidInput("the session is not your open session on this image", field="session")
     if prompt is not None:
-        check_prompts(
-            image,
-            list(prompt.get("points") or []),
-            list(prompt.get("labels") or []),
-            prompt.get("box"),
-        )
+        check_mask_prompt(image, prompt)
     try:
         with transaction.atomic():
             row = AttemptMask.objects.create(
@@ -161,12 +155,7 @@ def update_attempt_mask(
     if seconds_spent is not None:
         changes["seconds_spent"] = seconds_spent
     if prompt is not None:
-        check_prompts(
-            image,
-            list(prompt.get("points") or []),
-            list(prompt.get("labels") or []),
-            prompt.get("box"),
-        )
+        check_mask_prompt(image, prompt)
     written = AttemptMask.objects.filter(pk=row.pk, version=expected_version).update(
         **changes, version=F("version") + 1, updated_at=timezone.now()
     )

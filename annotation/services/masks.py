@@ -67,7 +67,7 @@ def accept_mask(
     if session is not None:
         _check_session(session, image, user)
     if prompt is not None:
-        _check_prompt(image, prompt)
+        check_mask_prompt(image, prompt)
     _check_model_outputs(image, point_coords, crop_box)
     chosen_label = label_for_mask(image.dataset, label) if label is not None else None
     try:
@@ -136,7 +136,7 @@ def update_mask(
     if seconds_spent is not None:
         changes["seconds_spent"] = seconds_spent
     if prompt is not None:
-        _check_prompt(mask.image, prompt)
+        check_mask_prompt(mask.image, prompt)
     with transaction.atomic():
         _bump_version(mask, expected_version, changes)
         if prompt is not None:
@@ -252,7 +252,8 @@ def _check_model_outputs(
             )
 
 
-def _check_prompt(image: Image, prompt: dict[str, Any]) -> None:
+def check_mask_prompt(image: Image, prompt: dict[str, Any]) -> None:
+    """A saved mask's clicks and box (``{"points", "labels", "box"}``) lie in its image."""
     points: Sequence[Sequence[float]] = prompt.get("points") or []
     labels: Sequence[int] = prompt.get("labels") or []
     check_prompts(image, list(points), list(labels), prompt.get("box"))
