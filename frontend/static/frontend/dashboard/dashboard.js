@@ -307,10 +307,10 @@
     }
   }
 
-  /* POST a JSON body with the session's CSRF token; the answer's body parsed (null if none). */
-  async function postJSON(url, data) {
+  /* A JSON request with the session's CSRF token; the answer's body parsed (null if none). */
+  async function sendJSON(method, url, data) {
     const response = await fetch(url, {
-      method: "POST",
+      method,
       credentials: "same-origin",
       headers: {
         "Content-Type": "application/json",
@@ -323,7 +323,11 @@
     return { response, body };
   }
 
-  window.sadeDash = { page, el, row, link, postJSON, errorText, refresh, renderers };
+  function postJSON(url, data) {
+    return sendJSON("POST", url, data);
+  }
+
+  window.sadeDash = { page, el, row, link, sendJSON, postJSON, errorText, refresh, renderers };
 
   function init() {
     charts.applyTheme();

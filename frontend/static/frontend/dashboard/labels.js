@@ -7,7 +7,7 @@
   "use strict";
 
   const dash = window.sadeDash;
-  const { page, el } = dash;
+  const { page, el, sendJSON: send } = dash;
   let labels = page.labels;
   let counts = new Map(); // label id -> masks, from the stats
 
@@ -19,22 +19,6 @@
 
   function refusal(body) {
     return body && typeof body.detail === "string" ? body.detail : dash.errorText(body);
-  }
-
-  /* A JSON request with the session's CSRF token; the answer's body parsed (null if none). */
-  async function send(method, url, data) {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": document.querySelector("[name=csrfmiddlewaretoken]").value,
-      },
-      body: data === undefined ? undefined : JSON.stringify(data),
-    });
-    const body = await response.json().catch(() => null);
-    return { response, body };
   }
 
   function input(type, name, value, attrs) {
