@@ -461,6 +461,7 @@ class HumanMaskDay(models.Model):
 # The audit and quality-control models live in their own modules; importing them here
 # registers them.
 from annotation.audit_models import Audit, AuditImage, AuditItem  # noqa: E402, F401
+from annotation.models_docs import ImageDoc  # noqa: E402, F401
 from annotation.models_quality import (  # noqa: E402, F401
     AnnotatorDraw,
     AttemptKind,

@@ -312,6 +312,9 @@ AUTO_DOWNLOAD = env_bool("SADE_AUTO_DOWNLOAD", True)
 CHECKPOINT_URL = env_str("SADE_CHECKPOINT_URL", "")
 EMBEDDING_DIR = env_path("SADE_EMBEDDING_DIR", DATA_DIR / "embeddings")
 EMBEDDING_CACHE_MAX_BYTES = env_int("SADE_EMBEDDING_CACHE_MAX_BYTES", 20 * 1024**3)
+# Per-image SA-1B documents the export copies (annotation.services.sa1b_docs): not under
+# MEDIA_ROOT, which a web server may serve.
+SA1B_DOC_DIR = env_path("SADE_SA1B_DOC_DIR", DATA_DIR / "sa1b_docs")
 
 # --- Images: import limits and annotators' holds --------------------------------------------------
 IMPORT_MAX_PIXELS = env_int("SADE_IMPORT_MAX_PIXELS", 64_000_000)

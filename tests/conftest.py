@@ -32,6 +32,7 @@ def isolated_storage(settings, tmp_path: Path, shared_embedding_dir: Path) -> It
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHECKPOINT_DIR = tmp_path / "checkpoints"
     settings.EMBEDDING_DIR = shared_embedding_dir
+    settings.SA1B_DOC_DIR = tmp_path / "sa1b_docs"
     settings.SAM_CHECKPOINT = ""
     settings.SAM_MODEL_TYPE = "vit_b"
     settings.SAM_DEVICE = "cpu"

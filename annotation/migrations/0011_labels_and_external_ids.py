@@ -14,11 +14,18 @@ def recreate_sqlite_triggers(apps, schema_editor):
     """SQLite cannot add a foreign key in place: Django rebuilds annotation_mask under a new name
     and drops the old table, and its tally triggers with it. Put them back (the rows were copied,
     so the tallies themselves are still right). Every later migration that alters annotation_mask
-    on SQLite needs this step too."""
+    on SQLite needs this step too (import it from here: it also puts back the image documents'
+    triggers)."""
     if schema_editor.connection.vendor != "sqlite":
         return
     for statement in tallies.SQLITE_DROP + tallies.SQLITE_TRIGGERS:
         schema_editor.execute(statement)
+    # The image documents' revision triggers (0014) go the same way once their table exists;
+    # run from a migration before 0014, there is nothing to put back yet.
+    if "annotation_imagedoc" in schema_editor.connection.introspection.table_names():
+        docs = importlib.import_module("annotation.migrations.0014_image_docs")
+        for statement in docs.SQLITE_DROP + docs.SQLITE_CREATE:
+            schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):

@@ -49,6 +49,7 @@ from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.jobs import TRANSIENT_ERRORS
 from annotation.services.queueing import queue_task
+from annotation.services.sa1b_docs import refresh_docs
 from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine import rle as rle_codec
@@ -174,6 +175,10 @@ def run_pass_image(pass_id: int, image_id: int, *, force: bool = False) -> str:
         finish_if_complete(pass_id)
         return "failed"
     store_pass_masks(item, masks)
+    if run.kind == AutomaticPass.Kind.AUTOMATIC:
+        # Stage 3's masks are written and checked once more, as the image's SA-1B document the
+        # export copies (nobody edits them); after the commit, and never failing the image.
+        refresh_docs([image_id])
     finish_if_complete(pass_id)
     return "done"
 

@@ -153,6 +153,38 @@ def sa1b_annotations(
     ({"mask_id", "image_id", "reason"}) instead of being handed to readers whose decoders
     trust it.
     """
+    rows = _mask_rows(images, filters)
+    texts = _annotation_texts(rows, images, failed)
+    out: dict[int, list[str]] = {image_id: [] for image_id, _, _ in images}
+    for row, text in texts:
+        out[row[0]].append(text)
+    return out
+
+
+# What the export's filters select masks by, after the columns ``_annotation_texts`` reads.
+SELECTION_COLUMNS = ("stage", "source", "model_version_id")
+
+
+def sa1b_annotation_rows(
+    images: Sequence[tuple[int, int, int]], failed: list[dict[str, Any]]
+) -> list[tuple[tuple, str]]:
+    """``sa1b_annotations`` of every mask of ``images`` (no filters), as (row, annotation text)
+    in (image id, mask id) order, where each row ends with what the filters select by:
+    ``row[1]`` the mask id, ``row[5:7]`` the exported predicted IoU and stability score and
+    ``row[9:12]`` ``SELECTION_COLUMNS``. The failed masks are listed in ``failed`` with those
+    too, under "selection": (stage, source, model version id, exported IoU, stability)."""
+    rows = _mask_rows(images, ExportFilters(), extra=SELECTION_COLUMNS)
+    selection = {row[1]: (*row[9:12], row[5], row[6]) for row in rows}
+    start = len(failed)
+    texts = _annotation_texts(rows, images, failed)
+    for entry in failed[start:]:
+        entry["selection"] = selection[entry["mask_id"]]
+    return texts
+
+
+def _mask_rows(
+    images: Sequence[tuple[int, int, int]], filters: ExportFilters, extra: tuple[str, ...] = ()
+) -> list[tuple]:
     query = (
         selected_masks(filters)
         .filter(image_id__in=[image_id for image_id, _, _ in images])
@@ -167,6 +199,7 @@ def sa1b_annotations(
             "export_stability",
             _text("crop_box"),
             _text("point_coords"),
+            *extra,
         )
     )
     # Run on the cursor: the columns need no conversion (text, integers, floats), and Django's
@@ -174,19 +207,31 @@ def sa1b_annotations(
     sql, params = query.query.sql_with_params()
     with connections[query.db].cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def _annotation_texts(
+    rows: list[tuple],
+    images: Sequence[tuple[int, int, int]],
+    failed: list[dict[str, Any]] | None,
+) -> list[tuple[tuple, str]]:
+    """(row, its annotation's JSON text) for the rows that pass their check, in row order."""
     sizes = {image_id: (h, w) for image_id, w, h in images}
     rows = _checked_rows(rows, sizes, failed)
     missing = {row[1]: row[2] for row in rows if _absent(row[8])}
     points = _fallback_points(missing) if missing else {}
     whole = {image_id: f"[0.0, 0.0, {float(w)!r}, {float(h)!r}]" for image_id, w, h in images}
-    out: dict[int, list[str]] = {image_id: [] for image_id, _, _ in images}
-    for image_id, mask_id, rle, bbox, area, iou, stability, crop, point in rows:
-        out[image_id].append(
-            f'{{"id": {mask_id}, "segmentation": {rle}, "bbox": {bbox}, "area": {area}, '
-            f'"predicted_iou": {float(iou)!r}, "stability_score": {float(stability)!r}, '
-            f'"crop_box": {whole[image_id] if _absent(crop) else crop}, '
-            f'"point_coords": {points[mask_id] if mask_id in points else point}}}'
+    out = []
+    for row in rows:
+        image_id, mask_id, rle, bbox, area, iou, stability, crop, point = row[:9]
+        out.append(
+            (
+                row,
+                f'{{"id": {mask_id}, "segmentation": {rle}, "bbox": {bbox}, "area": {area}, '
+                f'"predicted_iou": {float(iou)!r}, "stability_score": {float(stability)!r}, '
+                f'"crop_box": {whole[image_id] if _absent(crop) else crop}, '
+                f'"point_coords": {points[mask_id] if mask_id in points else point}}}',
+            )
         )
     return out
 

@@ -23,8 +23,10 @@ Images stored as JPEG are copied byte for byte; others (PNG, WebP, BMP) are re-e
 at quality ``JPEG_QUALITY`` (95, 4:4:4 chroma) since SA-1B's files are JPEGs.
 
 Memory stays bounded whatever the dataset's size: images are read in batches of
-``IMAGE_BATCH`` (keyset pages by id), their masks with one query per batch, each image's JSON is
-written into the tar as one string and its file streamed there. Everything is written into a
+``IMAGE_BATCH`` (keyset pages by id), each image's JSON is written into the tar as one string
+and its file streamed there. The JSON is copied from the image's per-image document
+(``annotation.services.sa1b_docs``) when a valid one is stored; otherwise the batch's masks are
+read with one query, checked, and the documents written on the way. Everything is written into a
 hidden staging folder renamed to the output folder at the end
 (``annotation.services.atomic_files``).
 """
@@ -48,12 +50,9 @@ from PIL import Image as PILImage
 from annotation.models import Dataset, Image
 from annotation.services.atomic_files import staged_directory
 from annotation.services.errors import InvalidInput
-from annotation.services.export_format import (
-    IMAGE_BATCH,
-    ExportFilters,
-    sa1b_annotations,
-    selected_images,
-)
+from annotation.services.export_format import IMAGE_BATCH, ExportFilters, selected_images
+from annotation.services.sa1b_doc_format import Doc
+from annotation.services.sa1b_docs import docs_for_export
 
 JPEG_QUALITY = 95
 DEFAULT_SHARD_SIZE = 1000
@@ -192,7 +191,9 @@ def _records(
 ) -> Iterator[tuple[int, Path, bytes, int]]:
     """(image id, its file, its SA-1B JSON, its mask count) in id order. Images are read
     ``IMAGE_BATCH`` at a time by keyset pages, each page its own short query (no cursor stays
-    open while the tar is written), with one query for the page's masks."""
+    open while the tar is written). Each image's JSON comes from its per-image document
+    (``sa1b_docs``): read where a valid one is stored, else built from the page's mask rows
+    (one query) and stored for the next export."""
     media = Path(settings.MEDIA_ROOT)
     after = 0
     while True:
@@ -200,20 +201,16 @@ def _records(
         batch = list(page[:IMAGE_BATCH])
         if not batch:
             return
-        texts = sa1b_annotations([(i, w, h) for i, _, w, h in batch], filters, failed)
-        for image_id, file, width, height in batch:
-            annotations = texts[image_id]
-            record = _record(image_id, width, height, annotations)
-            yield image_id, media / file, record, len(annotations)
+        docs = docs_for_export([(i, w, h) for i, _, w, h in batch])
+        for image_id, file, _, _ in batch:
+            record, count = _record(docs[image_id], filters, failed)
+            yield image_id, media / file, record, count
         after = batch[-1][0]
 
 
-def _record(image_id: int, width: int, height: int, annotations: list[str]) -> bytes:
-    """The image's JSON: the header, then its annotations as ``sa1b_annotations`` wrote them."""
-    header = json.dumps(
-        {"image_id": image_id, "width": width, "height": height, "file_name": f"sa_{image_id}.jpg"}
-    )
-    return f'{{"image": {header}, "annotations": [{", ".join(annotations)}]}}'.encode()
+def _record(doc: Doc, filters: ExportFilters, failed: list[dict[str, Any]]) -> tuple[bytes, int]:
+    """The image's JSON and mask count for this export (its document's selected masks)."""
+    return doc.record(filters, failed)
 
 
 def _jpeg(path: Path) -> tuple[IO[bytes], int]:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.models import Image
+from annotation.services.sa1b_docs import doc_files, remove_doc_files
 
 CONTENT_TYPES = {
     ".jpg": "image/jpeg",
@@ -66,16 +67,18 @@ def remove_unreferenced_files(relpaths: Iterable[str]) -> list[str]:
 
 def delete_images(images: Iterable[Image]) -> int:
     """Delete image rows (and their masks and sessions); their files go once the deletion is
-    committed, and only if no other row shares them."""
+    committed, and only if no other row shares them; their SA-1B documents' files too."""
     images = list(images)
     relpaths = [image.file for image in images]
     with transaction.atomic():
+        docs = doc_files([image.pk for image in images])
         count = (
             Image.objects.filter(pk__in=[image.pk for image in images])
             .delete()[1]
             .get("annotation.Image", 0)
         )
         transaction.on_commit(lambda: remove_unreferenced_files(relpaths))
+        transaction.on_commit(lambda: remove_doc_files(docs))
     return count
 
 
@@ -83,5 +86,7 @@ def delete_dataset(dataset) -> None:
     """Delete a dataset with everything in it; its image files go once that is committed."""
     relpaths = list(Image.objects.filter(dataset=dataset).values_list("file", flat=True))
     with transaction.atomic():
+        docs = doc_files(Image.objects.filter(dataset=dataset).values_list("id", flat=True))
         dataset.delete()
         transaction.on_commit(lambda: remove_unreferenced_files(relpaths))
+        transaction.on_commit(lambda: remove_doc_files(docs))

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from annotation.models import HumanMaskDay, Mask, MaskTally
 from annotation.services.export_format import HUMAN_SOURCES
+from annotation.services.sa1b_docs import invalidate_all_docs
 
 
 def counted_tallies() -> tuple[list[MaskTally], list[HumanMaskDay]]:
@@ -60,11 +61,14 @@ def counted_tallies() -> tuple[list[MaskTally], list[HumanMaskDay]]:
 
 def recount_tallies() -> tuple[int, int]:
     """Replace both tallies with a fresh count of the mask rows; returns their row counts. For
-    after a bulk load that bypassed the triggers; the tables are locked meanwhile."""
+    after a bulk load that bypassed the triggers; the tables are locked meanwhile. Every
+    SA-1B document is made stale as well (``sa1b_docs.invalidate_all_docs``)."""
     tallies, days = counted_tallies()
     with transaction.atomic():
         MaskTally.objects.all().delete()
         HumanMaskDay.objects.all().delete()
         MaskTally.objects.bulk_create(tallies, batch_size=5000)
         HumanMaskDay.objects.bulk_create(days, batch_size=5000)
+        # The load bypassed the image documents' revision triggers too.
+        invalidate_all_docs()
     return len(tallies), len(days)

@@ -1,0 +1,225 @@
+"""Per-image SA-1B documents: every mask of an image written and checked once, as the bytes
+the SA-1B export copies (format: ``annotation.services.sa1b_doc_format``).
+
+Mask rows stay the truth (the mask list, audits, training and statistics read them); a
+document is a copy the export may use while it describes the image's current masks:
+
+- ``ImageDoc.revision`` is raised by database triggers whenever a mask or mask prompt of the
+  image is inserted, updated or deleted, on any path (migration ``0014_image_docs``);
+- a document is written for the revision read **before** its masks were read, and recorded
+  with a compare-and-set (``UPDATE ... WHERE revision = <that revision>``): when a mask changed
+  in between, nothing is recorded and the file goes (``_record``);
+- it is valid while ``doc_revision == revision``, and used only when the file's size and
+  SHA-256 match the row: a file on disk is a way in, so anything else means "rebuild from
+  the rows" (``load_docs``);
+- it is never written inside an open transaction, which might have changed masks it would
+  then describe before they are committed (``refresh_docs`` waits for the commit).
+
+Files: ``SA1B_DOC_DIR/<image_id // 10000>/<image_id>-<revision>.json``, written under a
+temporary name and renamed. Recording a newer document removes the older one's file; deleting
+images removes theirs (``remove_doc_files``). A file left by a killed process is never used
+(its revision is not recorded, or its hash differs) and is overwritten if its name comes again.
+
+Writing a document may fail (disk full, permissions): it is logged and the caller goes on
+without it; the automatic pass and the export never fail for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+
+from annotation.models import Image, ImageDoc
+from annotation.services.export_format import IMAGE_BATCH, sa1b_annotation_rows
+from annotation.services.sa1b_doc_format import Doc, DocError, encode_doc, parse_doc
+
+logger = logging.getLogger(__name__)
+
+FILES_PER_FOLDER = 10_000
+ImageSize = tuple[int, int, int]  # (id, width, height)
+
+
+def doc_path(image_id: int, revision: int) -> Path:
+    folder = Path(settings.SA1B_DOC_DIR) / str(image_id // FILES_PER_FOLDER)
+    return folder / f"{image_id}-{revision}.json"
+
+
+def load_docs(images: Sequence[ImageSize]) -> dict[int, Doc]:
+    """The valid documents of ``images`` whose files are whole: one query for their rows, then
+    each file read and checked against its row's size and SHA-256."""
+    rows = ImageDoc.objects.filter(
+        image_id__in=[image_id for image_id, _, _ in images], doc_revision=F("revision")
+    ).values_list("image_id", "doc_revision", "doc_bytes", "doc_sha256")
+    sizes = {image[0]: image for image in images}
+    docs = {}
+    for image_id, revision, size, sha256 in rows:
+        path = doc_path(image_id, revision)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(size + 1)
+        except OSError:
+            continue  # gone (or unreadable): rebuilt from the rows
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            logger.warning("SA-1B document %s does not match its record: rebuilt", path)
+            continue
+        try:
+            docs[image_id] = parse_doc(data, sizes[image_id])
+        except DocError as exc:  # written for another size, or by another version
+            logger.info("SA-1B document %s not used: %s", path, exc)
+    return docs
+
+
+def build_docs(images: Sequence[ImageSize], *, record: bool) -> dict[int, Doc]:
+    """The documents of ``images`` (up to ``IMAGE_BATCH``) built from their mask rows; with
+    ``record``, also written and recorded (compare-and-set) where no mask changed meanwhile.
+    ``record`` must be False inside a transaction (see the module docstring)."""
+    revisions: dict[int, tuple[int, int | None]] = {}
+    if record:
+        if connection.in_atomic_block:
+            raise RuntimeError("SA-1B documents are not recorded inside a transaction")
+        revisions = _revisions([image_id for image_id, _, _ in images])
+    failed: list[dict[str, Any]] = []
+    rows = sa1b_annotation_rows(images, failed)
+    masks: dict[int, list] = {image[0]: [] for image in images}
+    failures: dict[int, list] = {image[0]: [] for image in images}
+    for row, text in rows:
+        masks[row[0]].append((row, text))
+    for entry in failed:
+        failures[entry["image_id"]].append(entry)
+    docs = {}
+    for image in images:
+        image_id = image[0]
+        data = encode_doc(image, masks[image_id], failures[image_id])
+        docs[image_id] = parse_doc(data, image)
+        if record and image_id in revisions:
+            try:
+                _record(image_id, *revisions[image_id], data)
+            except Exception:  # a document is an optimisation: the caller goes on without it
+                logger.exception("SA-1B document of image %s not written", image_id)
+    return docs
+
+
+def _revisions(image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
+    """(revision, doc_revision) of each image, read before its masks are. An image without a
+    row (no masks yet, or loaded behind the triggers' back) gets one: if a transaction is
+    inserting its first mask, the insert waits for it (same primary key) and then sees the
+    revision that transaction's trigger raised."""
+    ImageDoc.objects.bulk_create(
+        [ImageDoc(image_id=image_id) for image_id in image_ids], ignore_conflicts=True
+    )
+    rows = ImageDoc.objects.filter(image_id__in=image_ids).values_list(
+        "image_id", "revision", "doc_revision"
+    )
+    return {image_id: (revision, doc_revision) for image_id, revision, doc_revision in rows}
+
+
+def _record(image_id: int, revision: int, previous: int | None, data: bytes) -> bool:
+    """Write the document of ``image_id`` at ``revision`` and record it if the revision is
+    still current; returns whether it was recorded."""
+    path = doc_path(image_id, revision)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    recorded = ImageDoc.objects.filter(image_id=image_id, revision=revision).update(
+        doc_revision=revision, doc_bytes=len(data), doc_sha256=hashlib.sha256(data).hexdigest()
+    )
+    if not recorded:  # a mask changed after the revision was read: the file may describe either
+        path.unlink(missing_ok=True)
+        return False
+    if previous is not None and previous != revision:
+        doc_path(image_id, previous).unlink(missing_ok=True)
+    return True
+
+
+def refresh_docs(image_ids: Iterable[int]) -> int:
+    """Write and record the documents of ``image_ids`` that are not valid; returns how many
+    were recorded. Inside a transaction, runs once it is committed (and not if it is rolled
+    back). Never raises for a document that could not be written."""
+    ids = sorted(set(image_ids))
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: refresh_docs(ids))
+        return 0
+    recorded = 0
+    for start in range(0, len(ids), IMAGE_BATCH):
+        chunk = ids[start : start + IMAGE_BATCH]
+        try:
+            valid = set(
+                ImageDoc.objects.filter(image_id__in=chunk, doc_revision=F("revision")).values_list(
+                    "image_id", flat=True
+                )
+            )
+            images = list(
+                Image.objects.filter(pk__in=chunk)
+                .exclude(pk__in=valid)
+                .order_by("pk")
+                .values_list("id", "width", "height")
+            )
+            if images:
+                build_docs(images, record=True)
+                recorded += ImageDoc.objects.filter(
+                    image_id__in=[image[0] for image in images], doc_revision=F("revision")
+                ).count()
+        except Exception:
+            logger.exception("SA-1B documents of images %s..%s not written", chunk[0], chunk[-1])
+    return recorded
+
+
+def docs_for_export(images: Sequence[ImageSize]) -> dict[int, Doc]:
+    """A document for every image of an export's batch: the valid ones read, the others built
+    from the rows (and recorded, outside a transaction, so the next export reads them)."""
+    docs = load_docs(images)
+    stale = [image for image in images if image[0] not in docs]
+    if stale:
+        docs.update(build_docs(stale, record=not connection.in_atomic_block))
+    return docs
+
+
+def doc_files(image_ids: Iterable[int]) -> list[Path]:
+    """The recorded document files of ``image_ids`` (before deleting the images)."""
+    ids = list(image_ids)
+    paths = []
+    for start in range(0, len(ids), 500):
+        rows = ImageDoc.objects.filter(
+            image_id__in=ids[start : start + 500], doc_revision__isnull=False
+        ).values_list("image_id", "doc_revision")
+        paths += [doc_path(image_id, revision) for image_id, revision in rows]
+    return paths
+
+
+def remove_doc_files(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            logger.exception("SA-1B document %s not removed", path)
+
+
+def invalidate_all_docs() -> int:
+    """Make every document stale and give every image with masks its row: after a bulk load
+    that bypassed the triggers (``tallies.recount_tallies``). Returns the rows made."""
+    ImageDoc.objects.update(revision=F("revision") + 1)
+    missing = (
+        Image.objects.filter(masks__isnull=False, sa1b_doc__isnull=True)
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    made = ImageDoc.objects.bulk_create(
+        [ImageDoc(image_id=image_id, revision=1) for image_id in missing.iterator()],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+    return len(made)
