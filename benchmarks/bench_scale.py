@@ -14,8 +14,9 @@ grows it to each size in turn. At each size it measures:
   embedding, the first and the last page of a filtered image list, the dataset's statistics
   (the dashboard's endpoint) and the two dashboard pages;
 - in a child process (peak RSS from wait4): an SA-1B export of the first ``--export-images``
-  images (images/s; beside it a plain ``tar`` of the same files), and a training round's
-  export of its masks;
+  images, cold (per-image documents stale, built on the way) then warm (copied); beside them
+  a plain ``tar`` of the same files and one of the files plus their documents, each as a
+  ratio to the export; and a training round's export of its masks;
 - in this process: an automatic pass's bookkeeping over ``--pass-images`` stage-3 images
   (launch, the first step queueing a chunk of images, storing ~100 masks and the progress of an
   image, reading the progress, completing the pass).
@@ -61,6 +62,9 @@ def parse_args(argv=None):
     parser.add_argument("--export-images", type=int, default=10000)
     parser.add_argument("--pass-images", type=int, default=10000)
     parser.add_argument("--pass-stored", type=int, default=50, help="images whose masks are stored")
+    parser.add_argument(
+        "--parts", default="http,exports,pass", help="what to measure at each size, comma-separated"
+    )
     parser.add_argument("--model", default="vit_b", help="seeded random weights of this type")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: throwaway)")
     parser.add_argument("--out", help="also write the table here")
@@ -271,35 +275,78 @@ def _child_round(args: dict) -> dict:
 
 
 def measure_exports(setup: dict, size: int, args, work: Path) -> dict[str, float]:
+    """The SA-1B export twice: cold (every per-image document stale after the bulk load's
+    recount, built and written on the way) and warm (copied, as after a pass); beside them a
+    plain tar of the same image files, and of the image files plus their documents (the bytes
+    the export writes, give or take the tar headers)."""
     limit = min(size, args.export_images)
-    out = work / f"export-{size}"
-    answer, rss = run_child(
-        "export", {"dataset": setup["dataset"], "limit": limit, "out": str(out)}
-    )
-    shutil.rmtree(out, ignore_errors=True)
-    media = Path(setup["media_root"])
-    listing = work / "files.txt"
-    listing.write_text("".join(f"bench/{i}.jpg\n" for i in range(answer["images"])))
-    start = time.perf_counter()
-    subprocess.run(["tar", "cf", str(work / "plain.tar"), "-C", str(media), "-T", str(listing)])
-    tar_seconds = time.perf_counter() - start
-    (work / "plain.tar").unlink()
+    runs = {}
+    for name in ("cold", "warm"):
+        out = work / f"export-{size}-{name}"
+        runs[name] = run_child(
+            "export", {"dataset": setup["dataset"], "limit": limit, "out": str(out)}
+        )
+        shutil.rmtree(out, ignore_errors=True)
+    images = runs["warm"][0]["images"]
+    files = [f"bench/{i}.jpg" for i in range(images)]
+    tar_rate = images / _tar_seconds(work, Path(setup["media_root"]), files)
+    docs, doc_bytes, doc_masks = _doc_files(images)
+    data_dir = Path(setup["media_root"]).parent
+    both = [f"media/{f}" for f in files] + [str(p.relative_to(data_dir)) for p in docs]
+    tar_docs_rate = images / _tar_seconds(work, data_dir, both)
+    cold, warm = (runs[name][0]["images"] / runs[name][0]["seconds"] for name in ("cold", "warm"))
     round_out = work / f"round-{size}"
     round_answer, round_rss = run_child(
         "round",
         {"dataset": setup["dataset"], "version": setup["versions"][0], "out": str(round_out)},
     )
     shutil.rmtree(round_out, ignore_errors=True)
-    rate = answer["images"] / answer["seconds"]
-    tar_rate = answer["images"] / tar_seconds
     return {
-        "SA-1B export, images/s": rate,
+        "SA-1B export, cold (docs built), images/s": cold,
+        "SA-1B export, warm (docs copied), images/s": warm,
         "plain tar of the same files, images/s": tar_rate,
-        "SA-1B export, peak RSS MiB": rss,
+        "plain tar of the files + their docs, images/s": tar_docs_rate,
+        "x tar / cold export": tar_rate / cold,
+        "x tar / warm export": tar_rate / warm,
+        "x tar with docs / warm export": tar_docs_rate / warm,
+        "SA-1B export cold, peak RSS MiB": runs["cold"][1],
+        "SA-1B export warm, peak RSS MiB": runs["warm"][1],
+        "doc bytes per 100 masks": 100 * doc_bytes / max(doc_masks, 1),
         "round export, masks": round_answer["masks"],
         "round export, s": round_answer["seconds"],
         "round export, peak RSS MiB": round_rss,
     }
+
+
+def _tar_seconds(work: Path, root: Path, files: list[str]) -> float:
+    listing = work / "files.txt"
+    listing.write_text("".join(f"{name}\n" for name in files))
+    start = time.perf_counter()
+    subprocess.run(["tar", "cf", str(work / "plain.tar"), "-C", str(root), "-T", str(listing)])
+    seconds = time.perf_counter() - start
+    (work / "plain.tar").unlink()
+    return seconds
+
+
+def _doc_files(images: int) -> tuple[list[Path], int, int]:
+    """The current documents of the first ``images`` images with one (the warm export's), their
+    bytes and their masks (exported and failed)."""
+    from django.db.models import F, Sum
+
+    from annotation.models import ImageDoc, MaskTally
+    from annotation.services.sa1b_docs import doc_path
+
+    rows = list(
+        ImageDoc.objects.filter(doc_revision=F("revision"))
+        .order_by("image_id")
+        .values_list("image_id", "revision", "doc_bytes")[:images]
+    )
+    ids = [image_id for image_id, _, _ in rows]
+    masks = sum(
+        MaskTally.objects.filter(image_id__in=ids[i : i + 5000]).aggregate(n=Sum("masks"))["n"] or 0
+        for i in range(0, len(ids), 5000)
+    )
+    return [doc_path(i, r) for i, r, _ in rows], sum(b for _, _, b in rows), masks
 
 
 def measure_pass(setup: dict, size: int, args) -> dict[str, float]:
@@ -309,6 +356,7 @@ def measure_pass(setup: dict, size: int, args) -> dict[str, float]:
 
     from annotation.models import AutomaticPass, AutomaticPassImage, Dataset, Image
     from annotation.services import automatic
+    from annotation.services.sa1b_docs import refresh_docs
     from benchmarks.scale_fill import mask_pool
     from engine.automatic import AutomaticMask
 
@@ -342,13 +390,16 @@ def measure_pass(setup: dict, size: int, args) -> dict[str, float]:
         for m in pool
     ]
     items = AutomaticPassImage.objects.select_related("automatic_pass__model_version")
-    per_image = []
+    per_image, docs = [], []
     for image_id in random.Random(size).sample(ids, min(args.pass_stored, len(ids))):
         item = items.get(automatic_pass=run, image_id=image_id)
         start = time.perf_counter()
         automatic.store_pass_masks(item, masks)
         automatic.finish_if_complete(run.pk)
         per_image.append(time.perf_counter() - start)
+        start = time.perf_counter()  # what run_pass_image does next: the image's document
+        refresh_docs([image_id])
+        docs.append(time.perf_counter() - start)
     progress = []
     for _ in range(10):
         start = time.perf_counter()
@@ -364,6 +415,7 @@ def measure_pass(setup: dict, size: int, args) -> dict[str, float]:
         "pass: messages queued up front": queued + (queued < len(ids)),
         "pass: first step, ms": first_step * 1000,
         "pass: store 100 masks + progress, p50 ms": percentiles(per_image)[0],
+        "pass: then write the image's SA-1B doc, p50 ms": percentiles(docs)[0],
         "pass: read progress, p50 ms": percentiles(progress)[0],
         "pass: completion, ms": finish * 1000,
     }
@@ -450,10 +502,13 @@ def main(argv=None) -> int:
                 flush=True,
             )
             have = size
-            figures = probe.measure(args.samples, args.slow_samples)
+            parts = args.parts.split(",")
+            figures = probe.measure(args.samples, args.slow_samples) if "http" in parts else {}
             figures.update(storage_figures())
-            figures.update(measure_exports(setup, size, args, work))
-            figures.update(measure_pass(setup, size, args))
+            if "exports" in parts:
+                figures.update(measure_exports(setup, size, args, work))
+            if "pass" in parts:
+                figures.update(measure_pass(setup, size, args))
             results[size] = figures
             print_table(sizes[: len(results)], results, args.out)
             print(flush=True)
