@@ -23,7 +23,7 @@ Images stored as JPEG are copied byte for byte; others (PNG, WebP, BMP) are re-e
 at quality ``JPEG_QUALITY`` (95, 4:4:4 chroma) since SA-1B's files are JPEGs.
 
 Memory stays bounded whatever the dataset's size: images are read in batches of
-``IMAGE_BATCH`` (keyset pages by id), each image's JSON is written into the tar as one string
+``DOC_BATCH`` (keyset pages by id), each image's JSON is written into the tar as one string
 and its file streamed there. The JSON is copied from the image's per-image document
 (``annotation.services.sa1b_docs``) when a valid one is stored; otherwise the batch's masks are
 read with one query, checked, and the documents written on the way. Everything is written into a
@@ -50,9 +50,9 @@ from PIL import Image as PILImage
 from annotation.models import Dataset, Image
 from annotation.services.atomic_files import staged_directory
 from annotation.services.errors import InvalidInput
-from annotation.services.export_format import IMAGE_BATCH, ExportFilters, selected_images
+from annotation.services.export_format import ExportFilters, selected_images
 from annotation.services.sa1b_doc_format import Doc
-from annotation.services.sa1b_docs import docs_for_export
+from annotation.services.sa1b_docs import DOC_BATCH, docs_for_export
 
 JPEG_QUALITY = 95
 DEFAULT_SHARD_SIZE = 1000
@@ -89,6 +89,7 @@ class _ShardWriter:
         self.shards: list[dict[str, Any]] = []
         self.tar: tarfile.TarFile | None = None
         self.mtime = int(time.time())
+        self._template: bytes | None = None
 
     def add(self, image_id: int, jpeg: IO[bytes], jpeg_size: int, record: bytes, masks: int) -> str:
         if self.tar is None:
@@ -98,8 +99,8 @@ class _ShardWriter:
             )
             self.shards.append({"file": name, "images": 0, "masks": 0, "first_image_id": image_id})
         shard = self.shards[-1]
-        self._member(f"sa_{image_id}.jpg", jpeg, jpeg_size)
-        self._member(f"sa_{image_id}.json", io.BytesIO(record), len(record))
+        self._member(f"sa_{image_id}.jpg", jpeg_size, jpeg)
+        self._member(f"sa_{image_id}.json", len(record), data=record)
         shard["images"] += 1
         shard["masks"] += masks
         shard["last_image_id"] = image_id
@@ -107,11 +108,52 @@ class _ShardWriter:
             self.close()
         return shard["file"]
 
-    def _member(self, name: str, fileobj: IO[bytes], size: int) -> None:
+    def _info(self, name: str, size: int) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.size, info.mtime, info.mode = size, self.mtime, 0o644
-        assert self.tar is not None
-        self.tar.addfile(info, fileobj)
+        return info
+
+    def _member(
+        self, name: str, size: int, fileobj: IO[bytes] | None = None, data: bytes | None = None
+    ) -> None:
+        """Add a member: ``fileobj``'s next ``size`` bytes, or ``data``. Its header is the one
+        tarfile writes (``_header``), made from a template: tarfile's own costs as much as the
+        rest of copying an image and its JSON once the JSON is a stored document."""
+        tar = self.tar
+        assert tar is not None
+        header = self._header(name, size)
+        if header is None:
+            tar.addfile(self._info(name, size), io.BytesIO(data) if fileobj is None else fileobj)
+            return
+        tar.fileobj.write(header)
+        if fileobj is None:
+            tar.fileobj.write(data)
+        else:
+            tarfile.copyfileobj(fileobj, tar.fileobj, size, bufsize=COPY_BUFFER)
+        blocks, remainder = divmod(size, tarfile.BLOCKSIZE)
+        if remainder:
+            tar.fileobj.write(tarfile.NUL * (tarfile.BLOCKSIZE - remainder))
+            blocks += 1
+        tar.offset += tarfile.BLOCKSIZE * (blocks + 1)
+
+    def _header(self, name: str, size: int) -> bytes | None:
+        """tarfile's header block for a regular file ``name`` of ``size`` bytes with this
+        writer's mtime and mode, where it is a plain ustar one (an ASCII name under 100
+        characters, a size under 8 GiB; else None, and tarfile writes it): its own header for
+        a one-character name and no size, with the name, size and checksum put in."""
+        if not (len(name) < 100 and name.isascii() and size < 8**11):
+            return None
+        if self._template is None:
+            block = self._info("x", 0).tobuf(tarfile.PAX_FORMAT, "ascii", "strict")
+            if len(block) != tarfile.BLOCKSIZE:
+                raise RuntimeError("tarfile wrote more than one block for a plain header")
+            self._template = block
+        block = bytearray(self._template)
+        block[0:100] = name.encode("ascii").ljust(100, b"\0")
+        block[124:136] = b"%011o\0" % size
+        block[148:156] = b"        "
+        block[148:155] = b"%06o\0" % sum(block)
+        return bytes(block)
 
     def close(self) -> None:
         if self.tar is not None:
@@ -190,15 +232,15 @@ def _records(
     images: QuerySet[Image], filters: ExportFilters, failed: list[dict[str, Any]]
 ) -> Iterator[tuple[int, Path, bytes, int]]:
     """(image id, its file, its SA-1B JSON, its mask count) in id order. Images are read
-    ``IMAGE_BATCH`` at a time by keyset pages, each page its own short query (no cursor stays
+    ``DOC_BATCH`` at a time by keyset pages, each page its own short query (no cursor stays
     open while the tar is written). Each image's JSON comes from its per-image document
-    (``sa1b_docs``): read where a valid one is stored, else built from the page's mask rows
-    (one query) and stored for the next export."""
+    (``sa1b_docs``): read where a valid one is stored, else built from the mask rows (one query
+    per ``IMAGE_BATCH`` images) and stored for the next export."""
     media = Path(settings.MEDIA_ROOT)
     after = 0
     while True:
         page = images.filter(pk__gt=after).values_list("id", "file", "width", "height")
-        batch = list(page[:IMAGE_BATCH])
+        batch = list(page[:DOC_BATCH])
         if not batch:
             return
         docs = docs_for_export([(i, w, h) for i, _, w, h in batch])
