@@ -33,6 +33,7 @@ FORMAT = "sade-sa1b-doc"
 VERSION = 1
 SEPARATOR = b", "
 TAIL = b"]}"
+NO_FILTERS = ExportFilters()
 
 
 class DocError(ValueError):
@@ -102,7 +103,7 @@ class Doc:
         selected masks that failed their check are appended to ``failed``."""
         image_id = self.summary["image"][0]
         failures = self.summary["failed"]
-        if not filters.as_dict():
+        if filters == NO_FILTERS:
             failed.extend({"mask_id": f[0], "image_id": image_id, "reason": f[6]} for f in failures)
             return self.data[self.record_start :], self.summary["masks"]
         failed.extend(
