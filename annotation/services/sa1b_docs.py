@@ -90,7 +90,10 @@ def build_docs(images: Sequence[ImageSize], *, record: bool) -> dict[int, Doc]:
     if record:
         if connection.in_atomic_block:
             raise RuntimeError("SA-1B documents are not recorded inside a transaction")
-        revisions = _revisions([image_id for image_id, _, _ in images])
+        try:
+            revisions = _revisions([image_id for image_id, _, _ in images])
+        except Exception:  # e.g. an image deleted meanwhile: its row cannot be made
+            logger.exception("SA-1B documents of images %s.. not written", images[0][0])
     failed: list[dict[str, Any]] = []
     rows = sa1b_annotation_rows(images, failed)
     masks: dict[int, list] = {image[0]: [] for image in images}
