@@ -54,6 +54,7 @@ from annotation.services.storage import image_path
 from engine import AutomaticMask, AutomaticMaskGenerator
 from engine import rle as rle_codec
 from engine.images import load_image
+from registry.models import ModelVersion
 from registry.predictors import get_predictor
 
 logger = logging.getLogger(__name__)
@@ -207,7 +208,9 @@ def store_pass_masks(item: AutomaticPassImage, masks: list[AutomaticMask]) -> in
     with transaction.atomic():
         # Locks the item (PostgreSQL), so two deliveries of one image take turns.
         locked = AutomaticPassImage.objects.select_for_update().get(pk=item.pk)
-        image = Image.objects.only("pk", "stage", "status").get(pk=locked.image_id)
+        image = Image.objects.only("pk", "stage", "status", "width", "height").get(
+            pk=locked.image_id
+        )
         if image.status == ImageStatus.DONE:
             masks = []
         else:
@@ -215,27 +218,9 @@ def store_pass_masks(item: AutomaticPassImage, masks: list[AutomaticMask]) -> in
                 image=image, source=source, model_version=run.model_version
             ).exclude(REVIEWED).delete()
             masks = _without_duplicates(image, masks, config_from_json(run.config).box_nms_thresh)
-        Mask.objects.bulk_create(
-            [
-                Mask(
-                    image=image,
-                    rle=mask.segmentation,
-                    bbox=mask.bbox,
-                    area=mask.area,
-                    source=source,
-                    stage=image.stage,
-                    predicted_iou=mask.predicted_iou,
-                    stability_score=mask.stability_score,
-                    point_coords=mask.point_coords,
-                    crop_box=mask.crop_box,
-                    model_version=run.model_version,
-                )
-                for mask in masks
-                if mask.area > 0
-            ],
-            batch_size=500,
-        )
-        stored = sum(1 for mask in masks if mask.area > 0)
+        rows = _mask_rows(image, masks, source, run.model_version)
+        Mask.objects.bulk_create(rows, batch_size=500)
+        stored = len(rows)
         AutomaticPassImage.objects.filter(pk=locked.pk).update(
             status=ItemStatus.DONE,
             mask_count=stored,
@@ -244,6 +229,42 @@ def store_pass_masks(item: AutomaticPassImage, masks: list[AutomaticMask]) -> in
             finished_at=timezone.now(),
         )
     return stored
+
+
+def _mask_rows(
+    image: Image, masks: list[AutomaticMask], source: str, version: ModelVersion | None
+) -> list[Mask]:
+    """The pass's non-empty masks as rows, each with the area and box of its own RLE.
+
+    The generator's box follows Meta's reference ([x, y, w, h] with x + w the last column, one
+    short of the tight box); every other way in stores the RLE's tight box (pycocotools'
+    ``toBbox``), and readers that check stored rows (exports, training data, ``check_masks``)
+    compare the two, so a pass storing the generator's box had every mask refused there."""
+    rows = []
+    for mask in masks:
+        try:
+            geometry = rle_codec.checked(mask.segmentation, (image.height, image.width))
+        except rle_codec.RLEError as exc:  # the engine's own RLE: never expected
+            logger.error("automatic mask of image %s not stored: %s", image.pk, exc)
+            continue
+        if geometry.area == 0:
+            continue
+        rows.append(
+            Mask(
+                image=image,
+                rle=geometry.rle,
+                bbox=geometry.bbox,
+                area=geometry.area,
+                source=source,
+                stage=image.stage,
+                predicted_iou=mask.predicted_iou,
+                stability_score=mask.stability_score,
+                point_coords=mask.point_coords,
+                crop_box=mask.crop_box,
+                model_version=version,
+            )
+        )
+    return rows
 
 
 def _without_duplicates(
