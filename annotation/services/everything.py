@@ -19,6 +19,7 @@ from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import EmbeddingUnavailable, InvalidInput
 from annotation.services.storage import image_path
 from engine import AutomaticMaskGenerator
+from engine import rle as rle_codec
 from engine.images import load_image
 from registry.active import get_active_version
 from registry.predictors import describe_version, get_predictor
@@ -82,7 +83,9 @@ def segment_everything(
     masks = [
         {
             "rle": mask.segmentation,
-            "bbox": mask.bbox,
+            # The RLE's tight box, as every stored mask has (the generator's is Meta's,
+            # one pixel short in width and height).
+            "bbox": rle_codec.bbox_xywh(mask.segmentation),
             "area": mask.area,
             "predicted_iou": round(min(max(mask.predicted_iou, 0.0), 1.0), 4),
             "stability_score": round(mask.stability_score, 4),

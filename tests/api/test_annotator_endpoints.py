@@ -28,6 +28,10 @@ def test_everything_answers_proposals_without_storing_them(annotator_client, ima
     first = body["masks"][0]
     decoded = rle_codec.decode(first["rle"])
     assert decoded.shape == (48, 64) and int(decoded.sum()) == first["area"] > 0
+    # Every proposal's box is its RLE's tight box, as stored masks have: saved as proposed, it
+    # passes every reader's check of stored rows.
+    for mask in body["masks"]:
+        assert mask["bbox"] == rle_codec.bbox_xywh(mask["rle"])
     assert len(first["point_coords"]) == 1 and 0 <= first["point_coords"][0][0] <= 64
     assert body["config"]["points_per_side"] == 4 and body["config"]["crop_n_layers"] == 0
     assert body["model"]["name"] == tiny_model.name
