@@ -56,9 +56,10 @@ def encode_doc(
     image: tuple[int, int, int],
     masks: list[tuple[tuple, str]],
     failed: list[dict[str, Any]],
-) -> bytes:
+) -> Doc:
     """The document of ``image`` ((id, width, height)) from its masks as
-    ``sa1b_annotation_rows`` returns them and its entries of that call's ``failed``."""
+    ``sa1b_annotation_rows`` returns them and its entries of that call's ``failed``; its bytes
+    are ``.data``."""
     image_id, width, height = image
     head = record_head(image_id, width, height)
     texts = [text.encode() for _, text in masks]
@@ -86,7 +87,10 @@ def encode_doc(
             for entry in failed
         ],  # fmt: skip
     }
-    return b"%s\n%s\n%s" % (json.dumps(summary).encode(), json.dumps(index).encode(), record)
+    head_line, index_line = json.dumps(summary).encode(), json.dumps(index).encode()
+    data = b"%s\n%s\n%s" % (head_line, index_line, record)
+    index_start = len(head_line) + 1
+    return Doc(summary, data, index_start, index_start + len(index_line) + 1)
 
 
 @dataclass(frozen=True)
@@ -101,16 +105,14 @@ class Doc:
     def record(self, filters: ExportFilters, failed: list[dict[str, Any]]) -> tuple[bytes, int]:
         """The image's SA-1B JSON for an export with ``filters`` and its number of masks; the
         selected masks that failed their check are appended to ``failed``."""
-        image_id = self.summary["image"][0]
-        failures = self.summary["failed"]
-        if filters == NO_FILTERS:
-            failed.extend({"mask_id": f[0], "image_id": image_id, "reason": f[6]} for f in failures)
-            return self.data[self.record_start :], self.summary["masks"]
+        image_id, everything = self.summary["image"][0], filters == NO_FILTERS
         failed.extend(
             {"mask_id": f[0], "image_id": image_id, "reason": f[6]}
-            for f in failures
-            if selected(filters, *f[1:6])
+            for f in self.summary["failed"]
+            if everything or selected(filters, *f[1:6])
         )
+        if everything:
+            return self.data[self.record_start :], self.summary["masks"]
         record = memoryview(self.data)[self.record_start :]
         index = json.loads(self.data[self.index_start : self.record_start - 1])
         picked = [record[m[6] : m[7]] for m in index if selected(filters, *m[1:6])]

@@ -105,11 +105,11 @@ def build_docs(images: Sequence[ImageSize], *, record: bool) -> dict[int, Doc]:
     docs, written = {}, {}
     for image in images:
         image_id = image[0]
-        data = encode_doc(image, masks[image_id], failures[image_id])
-        docs[image_id] = parse_doc(data, image)
+        doc = encode_doc(image, masks[image_id], failures[image_id])
+        docs[image_id] = doc
         if record and image_id in revisions:
             try:
-                written[image_id] = _write(image_id, revisions[image_id][0], data)
+                written[image_id] = _write(image_id, revisions[image_id][0], doc.data)
             except Exception:  # a document is an optimisation: the caller goes on without it
                 logger.exception("SA-1B document of image %s not written", image_id)
     if written:
@@ -156,8 +156,7 @@ def _record(
     masks were (one compare-and-set statement); remove the files of the others, and the older
     files of those recorded. Returns the images recorded."""
     ids = list(written)
-    size = " ".join(f"WHEN {int(i)} THEN %s" for i in ids)
-    sha = " ".join(f"WHEN {int(i)} THEN %s" for i in ids)
+    cases = " ".join(f"WHEN {int(i)} THEN %s" for i in ids)  # the size's, then the hash's
     match = " OR ".join("(image_id = %s AND revision = %s)" for _ in ids)
     params: list[Any] = [written[i][0] for i in ids] + [written[i][1] for i in ids]
     for i in ids:
@@ -165,7 +164,7 @@ def _record(
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE annotation_imagedoc SET doc_revision = revision, "
-            f"doc_bytes = CASE image_id {size} END, doc_sha256 = CASE image_id {sha} END "
+            f"doc_bytes = CASE image_id {cases} END, doc_sha256 = CASE image_id {cases} END "
             f"WHERE {match} RETURNING image_id",
             params,
         )
