@@ -87,13 +87,20 @@ def test_each_doubled_image_is_handed_to_one_second_annotator(dataset, annotator
     assert QualityAttempt.objects.filter(kind="double").count() == 1
 
 
-def test_a_released_second_annotation_goes_to_another_annotator(dataset, annotator, second):
+def doubled_with_a_third_annotator(dataset, annotator, second):
+    """An image done by ``annotator`` and claimed for its second annotation by ``second``,
+    with a third annotator ("carol") in the dataset: (third, image, the second's claim)."""
     set_shares(dataset, double=1.0)
     third = factories.make_user("carol")
     dataset.memberships.create(user=third, role=Role.ANNOTATOR)
     image = factories.add_image(dataset, seed=1)
     complete_image(claim_next_image(dataset, annotator, 1), annotator)
     doubled = claim_next_image(dataset, second, 1)
+    return third, image, doubled
+
+
+def test_a_released_second_annotation_goes_to_another_annotator(dataset, annotator, second):
+    third, image, doubled = doubled_with_a_third_annotator(dataset, annotator, second)
     add_attempt_mask(open_attempt(doubled, second), doubled, second, rle=FIRST[0], source="manual")
     release_image(doubled, second)
 
@@ -127,12 +134,7 @@ def test_without_a_double_share_nothing_is_doubled(dataset, annotator, second):
 def test_an_abandoned_second_annotation_goes_to_another_annotator(dataset, annotator, second):
     """A second annotator who closes the tab keeps the doubled image only as long as an
     ordinary hold would last without a heartbeat."""
-    set_shares(dataset, double=1.0)
-    third = factories.make_user("carol")
-    dataset.memberships.create(user=third, role=Role.ANNOTATOR)
-    image = factories.add_image(dataset, seed=1)
-    complete_image(claim_next_image(dataset, annotator, 1), annotator)
-    doubled = claim_next_image(dataset, second, 1)
+    third, image, doubled = doubled_with_a_third_annotator(dataset, annotator, second)
     assert doubled.pk == image.pk
     assert claim_next_image(dataset, third, 1) is None  # still being worked on
 
