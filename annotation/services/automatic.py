@@ -48,6 +48,7 @@ from annotation.services.automatic_plan import (
 from annotation.services.embeddings import get_or_compute_embedding
 from annotation.services.errors import Conflict, InvalidInput
 from annotation.services.jobs import TRANSIENT_ERRORS
+from annotation.services.masks import mask_geometry
 from annotation.services.queueing import queue_task
 from annotation.services.sa1b_docs import refresh_docs
 from annotation.services.storage import image_path
@@ -242,19 +243,19 @@ def _mask_rows(
     compare the two, so a pass storing the generator's box had every mask refused there."""
     rows = []
     for mask in masks:
-        try:
-            geometry = rle_codec.checked(mask.segmentation, (image.height, image.width))
-        except rle_codec.RLEError as exc:  # the engine's own RLE: never expected
-            logger.error("automatic mask of image %s not stored: %s", image.pk, exc)
+        if mask.area == 0:
             continue
-        if geometry.area == 0:
+        try:
+            rle, bbox, area = mask_geometry(image, mask.segmentation)
+        except InvalidInput as exc:  # the engine's own RLE: never expected
+            logger.error("automatic mask of image %s not stored: %s", image.pk, exc)
             continue
         rows.append(
             Mask(
                 image=image,
-                rle=geometry.rle,
-                bbox=geometry.bbox,
-                area=geometry.area,
+                rle=rle,
+                bbox=bbox,
+                area=area,
                 source=source,
                 stage=image.stage,
                 predicted_iou=mask.predicted_iou,
