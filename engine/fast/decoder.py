@@ -27,6 +27,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from engine.fast import gemm
 from engine.fast.transformer import Projections, project_image, run_transformer
 from engine.fast.upscaling import (
     FoldConstants,
@@ -36,6 +37,7 @@ from engine.fast.upscaling import (
     folded_matrices,
     upscale_and_project,
 )
+from engine.layers import MLP
 from engine.mask_decoder import MaskDecoder
 from engine.prompt_encoder import PromptEncoder
 from engine.transformer import TwoWayAttentionBlock
@@ -171,7 +173,7 @@ class FastDecoder:
     def iou(self, decoded: Decoded, multimask: bool) -> torch.Tensor:
         """(B, M) predicted IoU; M = 3 with multimask, else 1."""
         wanted = self.decoder.output_indices(multimask)
-        iou = self.decoder.iou_prediction_head(decoded.tokens[:, 0, :])
+        iou = gemm.mlp(self.decoder.iou_prediction_head, decoded.tokens[:, 0, :])
         return iou[:, wanted.start : wanted.stop]
 
     @torch.inference_mode()
@@ -183,7 +185,11 @@ class FastDecoder:
         wanted = self.decoder.output_indices(multimask)
         mlps = self.decoder.output_hypernetworks_mlps
         hyper = torch.stack(
-            [mlps[i](decoded.tokens[:, 1 + k, :]) for k, i in enumerate(wanted)], dim=1
+            [
+                gemm.mlp(cast(MLP, mlps[i]), decoded.tokens[:, 1 + k, :])
+                for k, i in enumerate(wanted)
+            ],
+            dim=1,
         )
         fold, size = decoded.fold, decoded.size
         if cells is not None and tuple(cells) != tuple(size):

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.fast import gemm
 from engine.transformer import Attention, TwoWayAttentionBlock, TwoWayTransformer
 
 Projections = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -105,10 +106,10 @@ def _block(
     """``block(queries, keys, query_pe, key_pe)`` plus its trace; ``projections``, when given,
     is ``project_image(block, keys, key_pe)``."""
     if block.skip_first_layer_pe:
-        queries = block.self_attn(queries, queries, queries)
+        queries = _self_attention(block.self_attn, queries, queries)
     else:
         q = queries + query_pe
-        queries = queries + block.self_attn(q, q, queries)
+        queries = queries + _self_attention(block.self_attn, q, queries)
     queries = block.norm1(queries)
 
     t2i, i2t = block.cross_attn_token_to_image, block.cross_attn_image_to_token
@@ -116,11 +117,13 @@ def _block(
     q_i2t, k = None, keys  # with projections, keys + key_pe is never needed
     if projections is not None:
         k_t2i, v_t2i, q_i2t = projections
-        queries = block.norm2(queries + _attend(t2i, t2i.q_proj(q), k_t2i, v_t2i))
+        queries = block.norm2(
+            queries + _attend(t2i, gemm.apply_linear(t2i.q_proj, q), k_t2i, v_t2i)
+        )
     else:
         k = keys + key_pe
         queries = block.norm2(queries + _tokens_to_image(t2i, q, k, keys))
-    queries = block.norm3(queries + block.mlp(queries))
+    queries = block.norm3(queries + gemm.mlp_block(block.mlp, queries))
 
     q = queries + query_pe
     z, probs, values = _image_to_tokens(i2t, k, q, queries, keys, q_i2t)
@@ -143,7 +146,19 @@ def _attend(attn: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) 
 
     out = F.scaled_dot_product_attention(split(q), split(k), split(v))
     tokens = out.shape[2]
-    return attn.out_proj(out.transpose(1, 2).reshape(batch, tokens, attn.internal_dim))
+    return gemm.apply_linear(
+        attn.out_proj, out.transpose(1, 2).reshape(batch, tokens, attn.internal_dim)
+    )
+
+
+def _self_attention(attn: Attention, qk: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``attn(qk, qk, v)`` of the few tokens (B, T, C)."""
+    return _attend(
+        attn,
+        gemm.apply_linear(attn.q_proj, qk),
+        gemm.apply_linear(attn.k_proj, qk),
+        gemm.apply_linear(attn.v_proj, v),
+    )
 
 
 def _tokens_to_image(
@@ -153,15 +168,15 @@ def _tokens_to_image(
     value folding."""
     heads, width = attn.num_heads, attn.internal_dim // attn.num_heads
     batch, tokens, channels = q.shape[0], q.shape[1], k.shape[2]
-    q_heads = attn.q_proj(q).view(batch, tokens, heads, width)
+    q_heads = gemm.apply_linear(attn.q_proj, q).view(batch, tokens, heads, width)
     folded = torch.einsum("bthc,hcd->bhtd", q_heads, attn.k_proj.weight.view(heads, width, -1))
     folded = folded.reshape(batch, heads * tokens, channels) * width**-0.5
-    scores = torch.matmul(folded, k.transpose(1, 2))  # (B, heads*T, N)
-    pooled = torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, heads*T, C)
+    scores = gemm.bmm_nt(folded, k)  # (B, heads*T, N)
+    pooled = gemm.bmm(torch.softmax(scores, dim=-1), v)  # (B, heads*T, C)
     pooled = pooled.view(batch, heads, tokens, channels)
     out = torch.einsum("bhtd,hcd->bthc", pooled, attn.v_proj.weight.view(heads, width, -1))
     out = out + attn.v_proj.bias.view(heads, width)
-    return attn.out_proj(out.reshape(batch, tokens, attn.internal_dim))
+    return gemm.apply_linear(attn.out_proj, out.reshape(batch, tokens, attn.internal_dim))
 
 
 def _image_to_tokens(
@@ -179,8 +194,8 @@ def _image_to_tokens(
     (B, heads * T, C), bias apart."""
     heads, width = attn.num_heads, attn.internal_dim // attn.num_heads
     batch, tokens = k.shape[0], k.shape[1]
-    k_heads = attn.k_proj(k).view(batch, tokens, heads, width) * width**-0.5
-    v_heads = attn.v_proj(v).view(batch, tokens, heads, width)
+    k_heads = gemm.apply_linear(attn.k_proj, k).view(batch, tokens, heads, width) * width**-0.5
+    v_heads = gemm.apply_linear(attn.v_proj, v).view(batch, tokens, heads, width)
     # Scores as (B, heads, T, N): the softmax then runs over T with N innermost, many times
     # faster than a softmax over a last dimension of a few elements.
     if projected_q is not None:
@@ -190,7 +205,7 @@ def _image_to_tokens(
         w_q = attn.q_proj.weight.view(heads, width, -1)
         folded = torch.einsum("bthc,hcd->bhtd", k_heads, w_q).reshape(batch, heads * tokens, -1)
         bias = torch.einsum("bthc,hc->bht", k_heads, attn.q_proj.bias.view(heads, width))
-        scores = torch.matmul(folded, q.transpose(1, 2))
+        scores = gemm.bmm_nt(folded, q)
         scores = scores.view(batch, heads, tokens, -1) + bias.unsqueeze(-1)
     probs = torch.softmax(scores.reshape(batch, heads, tokens, -1), dim=2)
     probs = probs.reshape(batch, heads * tokens, -1)
@@ -200,4 +215,4 @@ def _image_to_tokens(
     # of probabilities sum to ``heads`` and sum_t p_t (v_t + b / heads) = sum_t p_t v_t + b.
     # One product then writes residual + bias + attention, with no pass of its own for the bias.
     biased = values + attn.out_proj.bias / heads
-    return torch.baddbmm(residual, probs.transpose(1, 2), biased), probs, values
+    return gemm.baddbmm(residual, probs.transpose(1, 2), biased), probs, values

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.fast import gemm
 from engine.fast.transformer import LayerTrace
 from engine.layers import LayerNorm2d
 from engine.mask_decoder import MaskDecoder
@@ -44,12 +45,12 @@ from engine.transformer import TwoWayAttentionBlock
 @dataclass(frozen=True)
 class UpscaleFold:
     """The first upscaling convolution of the final image tokens, as ``fold_upscaling`` builds
-    it from the transformer's traces: per cell, base * scale + left^T right (the tail rides
-    in ``right`` against a row of ones in ``left``)."""
+    it from the transformer's traces: per cell, base * scale + left right (the tail rides in
+    ``right`` against a column of ones in ``left``)."""
 
     base: torch.Tensor  # (1 or B, hw, 4 c1)
     scale: torch.Tensor  # (B, hw, 1)
-    left: torch.Tensor  # (B, K, hw), used transposed
+    left: torch.Tensor  # (B, hw, K)
     right: torch.Tensor  # (B, K, 4 c1)
 
     def take(self, index: torch.Tensor) -> UpscaleFold:
@@ -64,14 +65,12 @@ class UpscaleFold:
             x = x.view(x.shape[0], size[0], size[1], x.shape[-1])[:, : cells[0], : cells[1]]
             return x.reshape(x.shape[0], cells[0] * cells[1], -1)
 
-        left = self.left.view(*self.left.shape[:2], size[0], size[1])[..., : cells[0], : cells[1]]
-        left = left.reshape(*self.left.shape[:2], cells[0] * cells[1])
-        return UpscaleFold(crop(self.base), crop(self.scale), left, self.right)
+        return UpscaleFold(crop(self.base), crop(self.scale), crop(self.left), self.right)
 
     def apply(self, start: int, stop: int) -> torch.Tensor:
         """(B, n, 4 c1): the convolution's output, bias included, for cells start:stop."""
         x = self.base[:, start:stop] * self.scale[:, start:stop]
-        return x.baddbmm_(self.left[:, :, start:stop].transpose(1, 2), self.right)
+        return gemm.baddbmm(x, self.left[:, start:stop], self.right)
 
 
 def upscale_weights(decoder: MaskDecoder, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,20 +128,28 @@ def fold_upscaling(
     """The first upscaling convolution of the transformer's final image tokens from
     ``base`` = keys_0 M_0 (1 or B, hw, 4 c1) and each block's trace.
 
-    Block by block, x_l = r_l (x_{l-1} + left_l^T right_l); unrolled, the final
-    x_L = base * prod_l r_l + sum_l (left_l * prod_{m >= l} r_m)^T right_l + tail, which is one
+    Block by block, x_l = r_l (x_{l-1} + left_l right_l); unrolled, the final
+    x_L = base * prod_l r_l + sum_l (prod_{m >= l} r_m * left_l) right_l + tail, which is one
     product with the blocks' lefts and rights stacked, per cell block of ``UpscaleFold.apply``.
+    The lefts are written cell-major, (B, hw, K), as that product reads them: the transposing
+    read of the probabilities happens once here instead of in every cell block.
     """
-    lefts, rights = [], []
+    widths = [trace.probs.shape[1] + 2 for trace in traces]
+    batch, cells = traces[0].probs.shape[0], traces[0].probs.shape[2]
+    left = traces[0].probs.new_empty((batch, cells, sum(widths) + 1))
+    rights: list[torch.Tensor] = []
     scale = None  # prod_{m >= l} r_m, built from the last block back
+    stop = left.shape[2] - 1
     for i in reversed(range(len(traces))):
         layer = traces[i]
         scale = layer.rstd if scale is None else scale * layer.rstd  # (B, hw, 1)
-        batch = layer.probs.shape[0]
-        row = scale.transpose(1, 2)  # (B, 1, hw)
-        # (B, K, hw), the probabilities' own layout; used transposed.
-        lefts.append(torch.cat([layer.probs * row, row, -layer.mean.transpose(1, 2) * row], 1))
-        rights.append(
+        start, heads = stop - widths[i], widths[i] - 2
+        torch.mul(layer.probs.transpose(1, 2), scale, out=left[:, :, start : start + heads])
+        left[:, :, start + heads : start + heads + 1] = scale
+        torch.mul(layer.mean, scale, out=left[:, :, stop - 1 : stop]).neg_()
+        stop = start
+        rights.insert(
+            0,
             torch.cat(
                 [
                     layer.values @ constants.before[i],
@@ -150,13 +157,12 @@ def fold_upscaling(
                     constants.gamma[i].expand(batch, 1, -1),
                 ],
                 dim=1,
-            )
+            ),
         )
     assert scale is not None
-    batch, cells = scale.shape[0], scale.shape[1]
-    lefts.append(scale.new_ones((batch, 1, cells)))
+    left[:, :, -1] = 1
     rights.append(constants.tail.expand(batch, 1, -1))
-    return UpscaleFold(base, scale, torch.cat(lefts, dim=1), torch.cat(rights, dim=1))
+    return UpscaleFold(base, scale, left, torch.cat(rights, dim=1))
 
 
 def upscale_and_project(
@@ -172,12 +178,13 @@ def upscale_and_project(
     rows = max(1, max(64, block // batch) // w)
     masks = hyper.new_empty((batch, outputs, 4 * h, 4 * w))
     grid = masks.view(batch, outputs, h, 2, 2, w, 2, 2)  # (b, m, i, d1i, d2i, j, d1j, d2j)
+    w2t = w2.T.contiguous()  # (4 c2, c1), as a linear layer's weight
     for top in range(0, h, rows):
         bottom = min(h, top + rows)
         x = fold.apply(top * w, bottom * w)  # (B, n, 2*2*c1), columns (di, dj, c)
         x = F.layer_norm(x.view(batch, -1, 4, c1), (c1,), norm.weight, norm.bias, norm.eps)
-        x = F.gelu(torch.addmm(b2, F.gelu(x).view(-1, c1), w2))
-        part = torch.matmul(hyper, x.view(batch, -1, c2).transpose(1, 2))  # (B, M, n*16)
+        x = gemm.linear(F.gelu(x).view(-1, c1), w2t, b2, "gelu")
+        part = gemm.bmm_nt(hyper, x.view(batch, -1, c2))  # (B, M, n*16)
         part = part.view(batch, outputs, bottom - top, w, 2, 2, 2, 2)
         grid[:, :, top:bottom].copy_(part.permute(0, 1, 2, 4, 6, 3, 5, 7))
     return masks
