@@ -61,8 +61,12 @@ class Attention(nn.Module):
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, H, W, C) -> q, k, v, each (B * heads, H * W, d), contiguous."""
-        batch, height, width, _ = x.shape
-        qkv = self.qkv(x).reshape(batch, height * width, 3, self.num_heads, -1)
+        return self.split_qkv(self.qkv(x))
+
+    def split_qkv(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``split_heads`` from the qkv projection's output (B, H, W, 3 C)."""
+        batch, height, width, _ = qkv.shape
+        qkv = qkv.reshape(batch, height * width, 3, self.num_heads, -1)
         # One copy into (3, B * heads, HW, d): every later slice is contiguous.
         maps = batch * self.num_heads
         q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, maps, height * width, -1).unbind(0)
@@ -82,8 +86,12 @@ class Attention(nn.Module):
 
     def merge_heads(self, out: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
         """(B * heads, H * W, d) -> output projection of (B, H, W, C)."""
+        return self.proj(self.join_heads(out, batch, height, width))
+
+    def join_heads(self, out: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
+        """(B * heads, H * W, d) -> (B, H, W, C), the output projection's input."""
         out = out.view(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
-        return self.proj(out.reshape(batch, height, width, -1))
+        return out.reshape(batch, height, width, -1)
 
 
 def window_partition(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:

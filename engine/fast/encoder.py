@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from engine.fast import gemm
 from engine.image_encoder import (
     Attention,
     Block,
@@ -64,21 +65,21 @@ def _block(block: Block, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     else:
         x = _attention(block.attn, x)
     x = shortcut + x.to(shortcut.dtype)
-    return x + block.mlp(block.norm2(x).to(dtype)).to(x.dtype)
+    return x + gemm.mlp_block(block.mlp, block.norm2(x).to(dtype)).to(x.dtype)
 
 
 def _attention(attn: Attention, x: torch.Tensor) -> torch.Tensor:
     """``attn(x)`` for x (B, H, W, C). In reduced precision the bias comes from the queries
     upcast to the (fp32) tables."""
     batch, height, width, _ = x.shape
-    q, k, v = attn.split_heads(x)
+    q, k, v = attn.split_qkv(gemm.apply_linear(attn.qkv, x))
     bias_dtype = attn.rel_pos_h.dtype
     rel_h, rel_w = attn.rel_pos_bias(q.to(bias_dtype), height, width)
     if q.device.type == "cuda":
         out = fused_attention_with_rel_pos(q, k, v, rel_h, rel_w, attn.scale)
     else:
         out = attention_with_rel_pos(q * attn.scale, k, v, rel_h, rel_w)
-    return attn.merge_heads(out, batch, height, width)
+    return gemm.apply_linear(attn.proj, attn.join_heads(out, batch, height, width))
 
 
 def fused_attention_with_rel_pos(

@@ -43,10 +43,10 @@ Projections = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 @dataclass(frozen=True)
 class LayerTrace:
-    """How one block changed the image tokens: keys' = norm(keys + probs^T @ values + bias),
+    """How one block changed the image tokens: keys' = norm(keys + probs @ values + bias),
     with the norm's per-token mean and reciprocal std."""
 
-    probs: torch.Tensor  # (B, heads * T, HW): transposed, as the softmax left them
+    probs: torch.Tensor  # (B, HW, heads * T)
     values: torch.Tensor  # (B, heads * T, C)
     bias: torch.Tensor  # (C,)
     mean: torch.Tensor  # (B, HW, 1)
@@ -190,8 +190,8 @@ def _image_to_tokens(
     """``residual + attn(q, k, v)`` for many queries q (B or 1, N, C) over few keys k, v
     (B, T, C), by query folding (unless ``projected_q``, ``attn.q_proj(q)``, is given) and
     output distribution. Returns it (B, N, C) with its two factors: the probabilities
-    (B, heads * T, N), used transposed, and the values through the output projection
-    (B, heads * T, C), bias apart."""
+    (B, N, heads * T) and the values through the output projection (B, heads * T, C), bias
+    apart."""
     heads, width = attn.num_heads, attn.internal_dim // attn.num_heads
     batch, tokens = k.shape[0], k.shape[1]
     k_heads = gemm.apply_linear(attn.k_proj, k).view(batch, tokens, heads, width) * width**-0.5
@@ -208,11 +208,12 @@ def _image_to_tokens(
         scores = gemm.bmm_nt(folded, q)
         scores = scores.view(batch, heads, tokens, -1) + bias.unsqueeze(-1)
     probs = torch.softmax(scores.reshape(batch, heads, tokens, -1), dim=2)
-    probs = probs.reshape(batch, heads * tokens, -1)
+    # Image-token-major for the product below (and the upscaling's fold): one transposing copy.
+    probs = probs.reshape(batch, heads * tokens, -1).transpose(1, 2).contiguous()
     w_o = attn.out_proj.weight.view(-1, heads, width)  # (C, heads, width)
     values = torch.einsum("bthc,dhc->bhtd", v_heads, w_o).reshape(batch, heads * tokens, -1)
     # The bias rides on the values: each head's probabilities sum to 1, so the heads * T rows
     # of probabilities sum to ``heads`` and sum_t p_t (v_t + b / heads) = sum_t p_t v_t + b.
     # One product then writes residual + bias + attention, with no pass of its own for the bias.
     biased = values + attn.out_proj.bias / heads
-    return gemm.baddbmm(residual, probs.transpose(1, 2), biased), probs, values
+    return gemm.baddbmm(residual, probs, biased), probs, values

@@ -131,11 +131,11 @@ def fold_upscaling(
     Block by block, x_l = r_l (x_{l-1} + left_l right_l); unrolled, the final
     x_L = base * prod_l r_l + sum_l (prod_{m >= l} r_m * left_l) right_l + tail, which is one
     product with the blocks' lefts and rights stacked, per cell block of ``UpscaleFold.apply``.
-    The lefts are written cell-major, (B, hw, K), as that product reads them: the transposing
-    read of the probabilities happens once here instead of in every cell block.
+    The lefts are cell-major, (B, hw, K), as that product reads them and as the traces hold
+    the probabilities.
     """
-    widths = [trace.probs.shape[1] + 2 for trace in traces]
-    batch, cells = traces[0].probs.shape[0], traces[0].probs.shape[2]
+    widths = [trace.probs.shape[2] + 2 for trace in traces]
+    batch, cells = traces[0].probs.shape[0], traces[0].probs.shape[1]
     left = traces[0].probs.new_empty((batch, cells, sum(widths) + 1))
     rights: list[torch.Tensor] = []
     scale = None  # prod_{m >= l} r_m, built from the last block back
@@ -144,7 +144,7 @@ def fold_upscaling(
         layer = traces[i]
         scale = layer.rstd if scale is None else scale * layer.rstd  # (B, hw, 1)
         start, heads = stop - widths[i], widths[i] - 2
-        torch.mul(layer.probs.transpose(1, 2), scale, out=left[:, :, start : start + heads])
+        torch.mul(layer.probs, scale, out=left[:, :, start : start + heads])
         left[:, :, start + heads : start + heads + 1] = scale
         torch.mul(layer.mean, scale, out=left[:, :, stop - 1 : stop]).neg_()
         stop = start
