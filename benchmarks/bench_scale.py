@@ -65,6 +65,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--parts", default="http,exports,pass", help="what to measure at each size, comma-separated"
     )
+    parser.add_argument(
+        "--image-kib",
+        type=int,
+        default=10,
+        help="size of the placeholder JPEGs (SA-1B's images, 1500 x 2250, are hundreds of KiB)",
+    )
     parser.add_argument("--model", default="vit_b", help="seeded random weights of this type")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: throwaway)")
     parser.add_argument("--out", help="also write the table here")
@@ -493,9 +499,10 @@ def main(argv=None) -> int:
         checkpoint = setup_django_with_seeded_model(data_dir, args.model)
         env["SAM_CHECKPOINT"] = os.environ["SAM_CHECKPOINT"] = str(checkpoint)
         setup = prepare()
-        pool, jpeg = mask_pool(), placeholder_jpeg()
+        pool, jpeg = mask_pool(), placeholder_jpeg(kib=args.image_kib)
         avg_rle = sum(len(m.rle_json) for m in pool) / len(pool)
         print(f"mask pool: {len(pool)} RLEs, mean {avg_rle:.0f} bytes of JSON", flush=True)
+        print(f"placeholder image: {len(jpeg) / 1024:.0f} KiB", flush=True)
         port = free_port()
         server = start_gunicorn(env, port, data_dir / "gunicorn.log")
         probe = HttpProbe(port, setup)

@@ -80,10 +80,13 @@ def mask_pool(seed: int = 0) -> list[PoolMask]:
     return pool
 
 
-def placeholder_jpeg(seed: int = 0) -> bytes:
-    """A small noisy JPEG (about 10 KB)."""
+def placeholder_jpeg(seed: int = 0, kib: int = 10) -> bytes:
+    """A noisy JPEG of about ``kib`` KiB (at least 10): noise compresses to about 2.7 bytes a
+    pixel at quality 90, so the pixel count follows from the size asked for."""
     rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    scale = max(1.0, (max(kib, 10) / 10) ** 0.5)
+    height, width = round(96 * scale), round(128 * scale)
+    pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     buf = io.BytesIO()
     PILImage.fromarray(pixels).save(buf, format="JPEG", quality=90)
     return buf.getvalue()

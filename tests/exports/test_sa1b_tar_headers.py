@@ -4,7 +4,9 @@ names or sizes a plain ustar header cannot hold still go through tarfile."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import tarfile
 
 import pytest
@@ -54,3 +56,57 @@ def test_a_shard_is_the_tar_tarfile_writes(tmp_path):
     assert (tmp_path / "fast.tar").read_bytes() == (tmp_path / "plain.tar").read_bytes()
     with tarfile.open(tmp_path / "fast.tar") as archive:
         assert [(m.name, archive.extractfile(m).read()) for m in archive] == members
+
+
+def _shard_of_files(tmp_path, members, name="files.tar"):
+    """A shard whose images are copied from files on disk, as an export copies them."""
+    writer = _ShardWriter(tmp_path, 10)
+    writer.tar = tarfile.open(tmp_path / name, "w", format=tarfile.PAX_FORMAT)
+    writer.shards.append({"file": name})
+    for i, (member, data) in enumerate(members):
+        source = tmp_path / f"source-{i}"
+        source.write_bytes(data)
+        with open(source, "rb") as fh:
+            writer._member(member, len(data), fh)
+        writer._member(member + ".json", 3, data=b"{ }")
+    writer.close()
+    return (tmp_path / name).read_bytes()
+
+
+FILES = [("sa_1.jpg", bytes(range(256)) * 3000), ("sa_2.jpg", b""), ("sa_3.jpg", b"\xff" * 513)]
+
+
+def test_files_copied_by_the_kernel_make_the_same_shard(tmp_path, monkeypatch):
+    calls = []
+    real = os.copy_file_range
+
+    def counting(*args):
+        calls.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    in_kernel = _shard_of_files(tmp_path, FILES, "kernel.tar")
+    assert calls, "the images went through Python, not copy_file_range"
+    monkeypatch.delattr(os, "copy_file_range")
+    through_python = _shard_of_files(tmp_path, FILES, "python.tar")
+    assert in_kernel == through_python
+    with tarfile.open(tmp_path / "kernel.tar") as archive:
+        assert archive.extractfile("sa_1.jpg").read() == FILES[0][1]
+
+
+def test_a_file_system_without_kernel_copy_falls_back(tmp_path, monkeypatch):
+    def refuse(*args):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    expected = _shard_of_files(tmp_path, FILES, "expected.tar")
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    assert _shard_of_files(tmp_path, FILES, "fallback.tar") == expected
+
+
+def test_an_image_that_shrinks_during_the_copy_is_an_error(tmp_path):
+    source = tmp_path / "image.jpg"
+    source.write_bytes(b"\xff" * 100)
+    writer = _ShardWriter(tmp_path, 10)
+    writer.tar = tarfile.open(tmp_path / "s.tar", "w", format=tarfile.PAX_FORMAT)
+    with open(source, "rb") as fh, pytest.raises(OSError, match="unexpected end of data"):
+        writer._member("sa_1.jpg", 1000, fh)  # its size was read as 1000 bytes
