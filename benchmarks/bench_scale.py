@@ -71,6 +71,12 @@ def parse_args(argv=None):
         default=10,
         help="size of the placeholder JPEGs (SA-1B's images, 1500 x 2250, are hundreds of KiB)",
     )
+    parser.add_argument(
+        "--export-dir",
+        help="where the exports and the peer tars are written (default: the work folder); "
+        "/dev/shm takes the disk's write speed, which varies several-fold on a shared machine, "
+        "out of the comparison",
+    )
     parser.add_argument("--model", default="vit_b", help="seeded random weights of this type")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: throwaway)")
     parser.add_argument("--out", help="also write the table here")
@@ -520,7 +526,12 @@ def main(argv=None) -> int:
             figures = probe.measure(args.samples, args.slow_samples) if "http" in parts else {}
             figures.update(storage_figures())
             if "exports" in parts:
-                figures.update(measure_exports(setup, size, args, work))
+                sink = Path(tempfile.mkdtemp(dir=args.export_dir)) if args.export_dir else work
+                try:
+                    figures.update(measure_exports(setup, size, args, sink))
+                finally:
+                    if sink != work:
+                        shutil.rmtree(sink, ignore_errors=True)
             if "pass" in parts:
                 figures.update(measure_pass(setup, size, args))
             results[size] = figures
