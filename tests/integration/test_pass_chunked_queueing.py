@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from annotation.models import AutomaticPassImage, Dataset, Mask, Stage
+from annotation.models import AutomaticPass, AutomaticPassImage, Dataset, Mask, Stage
 from annotation.services import automatic
 from annotation.services.image_holds import change_stage
 from tests import factories
@@ -71,6 +71,14 @@ def test_workers_go_through_a_pass_chunk_by_chunk(broker, start_worker, wait_for
         lambda: not items.exclude(status="done").exists(), 300, "the pass to be done", [worker]
     )
     wait_for(lambda: not list(queue.iterdir()), 30, "the queue to empty", [worker])
+    # The broker's file is gone once a worker takes the last step; the step itself (which
+    # closes the pass) may still be running then.
+    wait_for(
+        lambda: AutomaticPass.objects.get(pk=run.pk).status not in AutomaticPass.ACTIVE,
+        60,
+        "the pass to close",
+        [worker],
+    )
     run.refresh_from_db()
     assert run.status == "done"
     assert set(items.values_list("runs", flat=True)) == {1}, "each image written exactly once"
