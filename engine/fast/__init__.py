@@ -9,6 +9,8 @@ uses the plain modules.
   transformer.
 - ``decoder``: ``FastDecoder``, the cached per-image state, mask prompts as a low-rank shift,
   and grid decoding.
+- ``gemm``: the float32 matrix products of all of the above through oneDNN on CPU (with fused
+  ReLU/GELU), PyTorch's own operators elsewhere.
 
 Each module's docstring states the identities its tricks rely on;
 tests/engine/test_fast_path_parity.py checks the whole path against the plain model.
