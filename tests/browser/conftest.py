@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.core import signals
 
 CHROMIUM = Path(os.environ.get("SADE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -55,6 +57,58 @@ def browser() -> Iterator:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+class ServerGate:
+    """Counts the live server's requests in flight and, once closed, turns new ones away.
+
+    Closing a page fires its ``pagehide`` handlers, which send keep-alive requests (a heartbeat,
+    pending deletes); Chromium delivers them after the test has returned. Served while
+    pytest-django truncates the tables for the next test, such a request's row locks and the
+    TRUNCATE's table locks can deadlock, and the flush fails. So between the page's close and the
+    flush, the gate shuts and waits for the requests already inside to finish."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.open = True
+        self.changed = threading.Condition()
+
+    def started(self, sender, **kwargs) -> None:
+        with self.changed:
+            if not self.open:
+                raise RuntimeError("the test is over: the live server takes no more requests")
+            self.inside += 1
+
+    def finished(self, sender, **kwargs) -> None:
+        with self.changed:
+            self.inside = max(0, self.inside - 1)
+            self.changed.notify_all()
+
+    def close_and_drain(self, timeout: float = 30.0) -> bool:
+        with self.changed:
+            self.open = False
+            return self.changed.wait_for(lambda: self.inside == 0, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _live_server_drained(request) -> Iterator[None]:
+    """For tests on the live server: no request of theirs is still being served (or starts) when
+    the database is flushed after them. Set up after the database fixture, so torn down before
+    its flush, and (autouse) before ``page``, so torn down after the browser context closes."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    gate = ServerGate()
+    signals.request_started.connect(gate.started, dispatch_uid="sade-browser-gate-started")
+    signals.request_finished.connect(gate.finished, dispatch_uid="sade-browser-gate-finished")
+    try:
+        yield
+        drained = gate.close_and_drain()
+    finally:
+        signals.request_started.disconnect(dispatch_uid="sade-browser-gate-started")
+        signals.request_finished.disconnect(dispatch_uid="sade-browser-gate-finished")
+    assert drained, f"{gate.inside} live-server request(s) still running 30 s after the test"
 
 
 @pytest.fixture
