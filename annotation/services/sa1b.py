@@ -163,36 +163,56 @@ class _ShardWriter:
             self.shards[-1]["bytes"] = (self.folder / self.shards[-1]["file"]).stat().st_size
 
 
-# Errors of copy_file_range that mean "not between these two files": copy through Python.
+# Errors of copy_file_range / sendfile that mean "not between these two files": try the next.
 _NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
+
+
+def _copy_range(source_fd: int, target_fd: int, offset: int, count: int) -> int:
+    return os.copy_file_range(source_fd, target_fd, count, offset)
+
+
+def _send(source_fd: int, target_fd: int, offset: int, count: int) -> int:
+    return os.sendfile(target_fd, source_fd, offset, count)
+
+
+def _kernel_copies() -> list[Callable[[int, int, int, int], int]]:
+    """The kernel's ways to copy between files, best first: copy_file_range (may share the
+    blocks; only within one file system), then sendfile (any two files, since Linux 2.6.33:
+    the export's folder is often on another file system than the media, e.g. a tmpfs)."""
+    return [
+        way
+        for way, name in ((_copy_range, "copy_file_range"), (_send, "sendfile"))
+        if hasattr(os, name)
+    ]
 
 
 def _copy_in_kernel(source: IO[bytes], target: IO[bytes], size: int) -> bool:
     """Copy ``size`` bytes from the start of the open file ``source`` to the end of ``target``
-    (an appending binary file object) with os.copy_file_range: the kernel moves the bytes (or
-    shares the blocks) without bringing them through this process, several times faster than
-    reading and writing an image. False when it cannot (not a plain file, another platform,
-    a file system without it), having copied nothing; raises OSError if ``source`` ends early.
-    """
-    copy = getattr(os, "copy_file_range", None)
-    if copy is None or not isinstance(source, io.BufferedReader) or source.tell() != 0:
+    (an appending binary file object) in the kernel, without bringing them through this
+    process (``_kernel_copies``): faster than reading and writing an image, and no buffer to
+    allocate per image. False when no way works between these two files (not plain files,
+    another platform), having copied nothing; raises OSError if ``source`` ends early."""
+    if not isinstance(source, io.BufferedReader) or source.tell() != 0:
         return False
     target.flush()
     source_fd, target_fd = source.fileno(), target.fileno()
-    left = size
-    while left:
-        try:
-            done = copy(source_fd, target_fd, left)
-        except OSError as exc:
-            if left == size and exc.errno in _NO_KERNEL_COPY:
-                return False
-            raise
-        if done == 0:
-            raise OSError("unexpected end of data: the image file shrank during the export")
-        left -= done
-    # The file's offset moved under the buffered writer: let it find its place again.
-    target.seek(0, os.SEEK_END)
-    return True
+    for way in _kernel_copies():
+        done = 0
+        while done < size:
+            try:
+                step = way(source_fd, target_fd, done, size - done)
+            except OSError as exc:
+                if done == 0 and exc.errno in _NO_KERNEL_COPY:
+                    break  # the next way, or Python
+                raise
+            if step == 0:
+                raise OSError("unexpected end of data: the image file shrank during the export")
+            done += step
+        if done == size:
+            # The file's offset moved under the buffered writer: let it find its place again.
+            target.seek(0, os.SEEK_END)
+            return True
+    return False
 
 
 def export_sa1b(

@@ -88,22 +88,48 @@ def test_files_copied_by_the_kernel_make_the_same_shard(tmp_path, monkeypatch):
     in_kernel = _shard_of_files(tmp_path, FILES, "kernel.tar")
     assert calls, "the images went through Python, not copy_file_range"
     monkeypatch.delattr(os, "copy_file_range")
+    monkeypatch.delattr(os, "sendfile")
     through_python = _shard_of_files(tmp_path, FILES, "python.tar")
     assert in_kernel == through_python
     with tarfile.open(tmp_path / "kernel.tar") as archive:
         assert archive.extractfile("sa_1.jpg").read() == FILES[0][1]
 
 
-def test_a_file_system_without_kernel_copy_falls_back(tmp_path, monkeypatch):
-    def refuse(*args):
-        raise OSError(errno.EXDEV, "cross-device")
+def _refuse(*args):
+    raise OSError(errno.EXDEV, "cross-device")
 
+
+def test_across_file_systems_sendfile_copies(tmp_path, monkeypatch):
+    """copy_file_range stays within one file system (EXDEV otherwise, as from the media to a
+    tmpfs); sendfile copies between any two files."""
     expected = _shard_of_files(tmp_path, FILES, "expected.tar")
-    monkeypatch.setattr(os, "copy_file_range", refuse)
-    assert _shard_of_files(tmp_path, FILES, "fallback.tar") == expected
+    sent = []
+    real = os.sendfile
+
+    def counting(*args):
+        sent.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", _refuse)
+    monkeypatch.setattr(os, "sendfile", counting)
+    assert _shard_of_files(tmp_path, FILES, "sent.tar") == expected
+    assert sent, "the images went through Python, not sendfile"
 
 
-def test_an_image_that_shrinks_during_the_copy_is_an_error(tmp_path):
+def test_without_any_kernel_copy_python_copies(tmp_path, monkeypatch):
+    expected = _shard_of_files(tmp_path, FILES, "expected.tar")
+    monkeypatch.setattr(os, "copy_file_range", _refuse)
+    monkeypatch.setattr(os, "sendfile", _refuse)
+    assert _shard_of_files(tmp_path, FILES, "python.tar") == expected
+    monkeypatch.delattr(os, "copy_file_range")
+    monkeypatch.delattr(os, "sendfile")
+    assert _shard_of_files(tmp_path, FILES, "neither.tar") == expected
+
+
+@pytest.mark.parametrize("ways", [("copy_file_range",), ("sendfile",), ()])
+def test_an_image_that_shrinks_during_the_copy_is_an_error(tmp_path, monkeypatch, ways):
+    for name in {"copy_file_range", "sendfile"} - set(ways):
+        monkeypatch.setattr(os, name, _refuse)
     source = tmp_path / "image.jpg"
     source.write_bytes(b"\xff" * 100)
     writer = _ShardWriter(tmp_path, 10)
