@@ -14,8 +14,9 @@ grows it to each size in turn. At each size it measures:
   embedding, the first and the last page of a filtered image list, the dataset's statistics
   (the dashboard's endpoint) and the two dashboard pages;
 - in a child process (peak RSS from wait4): an SA-1B export of the first ``--export-images``
-  images, cold (per-image documents stale, built on the way) then warm (copied); beside them
-  a plain ``tar`` of the same files and one of the files plus their documents, each as a
+  images (placeholders of ``--export-image-kib``, ~430 KiB: the size of real photographs),
+  cold (per-image documents stale, built on the way) then warm (copied); beside them a plain
+  ``tar`` of the same files and one of the files plus their documents, each as a
   ratio to the export; and a training round's export of its masks;
 - in this process: an automatic pass's bookkeeping over ``--pass-images`` stage-3 images
   (launch, the first step queueing a chunk of images, storing ~100 masks and the progress of an
@@ -70,7 +71,15 @@ def parse_args(argv=None):
         "--image-kib",
         type=int,
         default=10,
-        help="size of the placeholder JPEGs (SA-1B's images, 1500 x 2250, are hundreds of KiB)",
+        help="size of the placeholder JPEGs (but the exported ones, --export-image-kib)",
+    )
+    parser.add_argument(
+        "--export-image-kib",
+        type=int,
+        default=400,
+        help="size of the first --export-images placeholder JPEGs, the ones the exports and the "
+        "tars copy: SA-1B's images (1500 x 2250) are hundreds of KiB, and against 10 KiB files "
+        "the JSON an export must write is 7 times the images' bytes; 0: --image-kib",
     )
     parser.add_argument(
         "--export-rounds", type=int, default=3, help="warm export / tar rounds (medians)"
@@ -174,7 +183,9 @@ def _session_cookie(user) -> str:
     return store.session_key
 
 
-def grow(setup: dict, have: int, want: int, pool, jpeg) -> tuple[int, float]:
+def grow(
+    setup: dict, have: int, want: int, pool, jpeg: bytes, export_jpeg: bytes, export_images: int
+) -> tuple[int, float]:
     """Fill the dataset from ``have`` to ``want`` images; returns (masks written, seconds)."""
     import psycopg
     from django.db import connection
@@ -189,6 +200,8 @@ def grow(setup: dict, have: int, want: int, pool, jpeg) -> tuple[int, float]:
         version_ids=setup["versions"],
         pool=pool,
         jpeg=jpeg,
+        export_jpeg=export_jpeg,
+        export_images=export_images,
     )
     params = connection.get_connection_params()
     start, masks = time.perf_counter(), 0
@@ -568,14 +581,19 @@ def main(argv=None) -> int:
         pool, jpeg = mask_pool(), placeholder_jpeg(kib=args.image_kib)
         avg_rle = sum(len(m.rle_json) for m in pool) / len(pool)
         print(f"mask pool: {len(pool)} RLEs, mean {avg_rle:.0f} bytes of JSON", flush=True)
-        print(f"placeholder image: {len(jpeg) / 1024:.0f} KiB", flush=True)
+        export_jpeg = placeholder_jpeg(kib=args.export_image_kib) if args.export_image_kib else jpeg
+        print(
+            f"placeholder images: {len(export_jpeg) / 1024:.0f} KiB the first "
+            f"{args.export_images:,} (exported), {len(jpeg) / 1024:.0f} KiB the others",
+            flush=True,
+        )
         port = free_port()
         server = start_gunicorn(env, port, data_dir / "gunicorn.log")
         probe = HttpProbe(port, setup)
         results: dict[int, dict[str, float]] = {}
         have = 0
         for size in sizes:
-            masks, seconds = grow(setup, have, size, pool, jpeg)
+            masks, seconds = grow(setup, have, size, pool, jpeg, export_jpeg, args.export_images)
             print(
                 f"filled {have:,} -> {size:,} images: {masks:,} masks in {seconds:.0f} s "
                 f"({masks / seconds:,.0f} masks/s)",

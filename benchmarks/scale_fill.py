@@ -138,6 +138,10 @@ class FillContext:
     version_ids: list[int]
     pool: list[PoolMask]
     jpeg: bytes
+    # The first ``export_images`` images get ``export_jpeg`` instead (when given): the files an
+    # export is measured on, at the size of real ones, while the rest stay small to fill fast.
+    export_jpeg: bytes = b""
+    export_images: int = 0
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -166,10 +170,11 @@ def fill(conn, ctx: FillContext, first: int, count: int, seed: int) -> dict[str,
         created = ctx.start + timedelta(seconds=i * 20)
         sha = hashlib.sha256(f"{ctx.dataset_id}-{i}".encode()).hexdigest()
         name = f"bench/{i}.jpg"
-        (ctx.media_root / name).write_bytes(ctx.jpeg)
+        jpeg = ctx.export_jpeg if ctx.export_jpeg and i < ctx.export_images else ctx.jpeg
+        (ctx.media_root / name).write_bytes(jpeg)
         image_lines.append(
             f"{ctx.dataset_id}\t{name}\t{i}.jpg\t{sha}\t{sha}\tJPEG\t{WIDTH}\t{HEIGHT}\t"
-            f"{len(ctx.jpeg)}\t{stage}\t{status}\tnone\t\t\t{_ts(created)}\t{_ts(created)}\n"
+            f"{len(jpeg)}\t{stage}\t{status}\tnone\t\t\t{_ts(created)}\t{_ts(created)}\n"
         )
         plan.append((stage, n, created))
     with conn.cursor() as cur:

@@ -28,11 +28,17 @@ def test_copy_fill_writes_masks_the_platform_accepts(
         version_ids=[tiny_model.pk],
         pool=mask_pool()[:40],
         jpeg=placeholder_jpeg(),
+        export_jpeg=placeholder_jpeg(kib=40),
+        export_images=5,
     )
     connection.ensure_connection()
     written = fill(connection.connection, context, 0, 60, seed=1)
     assert written["images"] == 60 and written["masks"] == Mask.objects.count() > 60 * 20
     recount_tallies()
+    media = Path(settings.MEDIA_ROOT)
+    sizes = [(media / f"bench/{i}.jpg").stat().st_size for i in range(written["images"])]
+    assert sizes[:5] == [len(context.export_jpeg)] * 5 > [40_000] * 5
+    assert set(sizes[5:]) == {len(context.jpeg)} and len(context.jpeg) < 15_000
 
     images = list(Image.objects.filter(dataset=dataset).values_list("id", "width", "height"))
     failed: list = []
