@@ -19,7 +19,15 @@ from django.conf import settings
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from annotation.models import Export, Image, ImportJob
-from annotation.services import automatic, embeddings, exports, image_holds, imports, jobs
+from annotation.services import (
+    automatic,
+    embeddings,
+    exports,
+    image_holds,
+    imports,
+    jobs,
+    sa1b_docs,
+)
 from annotation.services.jobs import TRANSIENT_ERRORS as DATABASE_TRANSIENT
 
 logger = logging.getLogger(__name__)
@@ -79,6 +87,12 @@ def expire_holds_task() -> int:
 def fail_lost_jobs_task() -> dict[str, int]:
     """Mark failed the jobs left "running" by a task that is gone (annotation.services.jobs)."""
     return jobs.fail_all_lost_jobs()
+
+
+@shared_task(name="annotation.sweep_sa1b_docs", **task_options("cpu", JOB))
+def sweep_sa1b_docs_task() -> dict[str, int]:
+    """Remove SA-1B document files no row records (left by killed processes; sa1b_docs)."""
+    return sa1b_docs.sweep_doc_files()
 
 
 @shared_task(name="annotation.run_export", **task_options("cpu", JOB))

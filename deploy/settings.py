@@ -387,6 +387,10 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "expire-holds": {"task": "annotation.expire_holds", "schedule": 300.0},
     "fail-lost-jobs": {"task": "annotation.fail_lost_jobs", "schedule": 900.0},
+    "sweep-sa1b-docs": {
+        "task": "annotation.sweep_sa1b_docs",
+        "schedule": crontab(minute=30, hour=(TRAINING_NIGHTLY_HOUR + 12) % 24),
+    },
     "nightly-training-rounds": {
         "task": "modeltrain.nightly_training_rounds",
         "schedule": crontab(minute=0, hour=TRAINING_NIGHTLY_HOUR),

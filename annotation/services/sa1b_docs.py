@@ -18,7 +18,8 @@ document is a copy the export may use while it describes the image's current mas
 Files: ``SA1B_DOC_DIR/<image_id // 10000>/<image_id>-<revision>.json``, written under a
 temporary name and renamed. Recording a newer document removes the older one's file; deleting
 images removes theirs (``remove_doc_files``). A file left by a killed process is never used
-(its revision is not recorded, or its hash differs) and is overwritten if its name comes again.
+(its revision is not recorded, or its hash differs), is overwritten if its name comes again,
+and is removed by the daily sweep (``sweep_doc_files``) once it is an hour old.
 
 Writing a document may fail (disk full, permissions): it is logged and the caller goes on
 without it; the automatic pass and the export never fail for it.
@@ -29,6 +30,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -266,3 +269,64 @@ def invalidate_all_docs() -> int:
         ignore_conflicts=True,
     )
     return len(made)
+
+
+# A document file younger than this is left alone by the sweep: its writer may be between
+# writing it and recording it (``build_docs``).
+SWEEP_MIN_AGE_S = 3600
+
+
+def sweep_doc_files(min_age_s: float = SWEEP_MIN_AGE_S, *, dry_run: bool = False) -> dict:
+    """Remove the document files no row records, left by killed processes: temporary
+    ``.partial`` files, documents written but never recorded (killed between the two) and
+    older revisions whose removal was cut short, and those of images deleted meanwhile. Only
+    files older than ``min_age_s`` and named as this module names them; anything else in the
+    folder is reported, not touched. One query per folder of ``FILES_PER_FOLDER`` images.
+    Returns counts and bytes (``dry_run``: what would go)."""
+    root = Path(settings.SA1B_DOC_DIR)
+    cutoff = time.time() - min_age_s
+    named = re.compile(r"(\d{1,19})-(\d{1,19})\.json")
+    partial = re.compile(r"\.(\d{1,19})-(\d{1,19})\.json\.[0-9a-f]{32}\.partial")
+    report = {"files": 0, "removed": 0, "bytes": 0, "recent": 0, "unknown": 0}
+    if not root.is_dir():
+        return report
+    for folder in sorted(root.iterdir()):
+        if not (folder.is_dir() and folder.name.isdigit()):
+            report["unknown"] += 1
+            continue
+        candidates: list[tuple[Path, int, int | None, int]] = []  # path, image, revision, size
+        for entry in os.scandir(folder):
+            report["files"] += 1
+            doc, temp = named.fullmatch(entry.name), partial.fullmatch(entry.name)
+            if not (doc or temp) or not entry.is_file(follow_symlinks=False):
+                report["unknown"] += 1
+                continue
+            stat = entry.stat(follow_symlinks=False)
+            if stat.st_mtime > cutoff:
+                report["recent"] += 1
+                continue
+            image_id = int((doc or temp).group(1))  # type: ignore[union-attr]
+            revision = int(doc.group(2)) if doc else None
+            candidates.append((Path(entry.path), image_id, revision, stat.st_size))
+        ids = sorted({image_id for _, image_id, revision, _ in candidates if revision is not None})
+        recorded: dict[int, int] = {}
+        for start in range(0, len(ids), 500):
+            recorded.update(
+                ImageDoc.objects.filter(
+                    image_id__in=ids[start : start + 500], doc_revision__isnull=False
+                ).values_list("image_id", "doc_revision")
+            )
+        for path, image_id, revision, size in candidates:
+            if revision is not None and recorded.get(image_id) == revision:
+                continue  # the document in use
+            if not dry_run:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    logger.exception("SA-1B document %s not removed", path)
+                    continue
+            report["removed"] += 1
+            report["bytes"] += size
+    return report
