@@ -76,15 +76,21 @@ def _shard_of_files(tmp_path, members, name="files.tar"):
 FILES = [("sa_1.jpg", bytes(range(256)) * 3000), ("sa_2.jpg", b""), ("sa_3.jpg", b"\xff" * 513)]
 
 
-def test_files_copied_by_the_kernel_make_the_same_shard(tmp_path, monkeypatch):
-    calls = []
-    real = os.copy_file_range
+def _counted(monkeypatch, name: str) -> list:
+    """Replace os.<name> by itself, recording each call's arguments."""
+    calls: list = []
+    real = getattr(os, name)
 
     def counting(*args):
-        calls.append(args[2])
+        calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(os, "copy_file_range", counting)
+    monkeypatch.setattr(os, name, counting)
+    return calls
+
+
+def test_files_copied_by_the_kernel_make_the_same_shard(tmp_path, monkeypatch):
+    calls = _counted(monkeypatch, "copy_file_range")
     in_kernel = _shard_of_files(tmp_path, FILES, "kernel.tar")
     assert calls, "the images went through Python, not copy_file_range"
     monkeypatch.delattr(os, "copy_file_range")
@@ -103,15 +109,8 @@ def test_across_file_systems_sendfile_copies(tmp_path, monkeypatch):
     """copy_file_range stays within one file system (EXDEV otherwise, as from the media to a
     tmpfs); sendfile copies between any two files."""
     expected = _shard_of_files(tmp_path, FILES, "expected.tar")
-    sent = []
-    real = os.sendfile
-
-    def counting(*args):
-        sent.append(args[3])
-        return real(*args)
-
     monkeypatch.setattr(os, "copy_file_range", _refuse)
-    monkeypatch.setattr(os, "sendfile", counting)
+    sent = _counted(monkeypatch, "sendfile")
     assert _shard_of_files(tmp_path, FILES, "sent.tar") == expected
     assert sent, "the images went through Python, not sendfile"
 
