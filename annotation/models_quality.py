@@ -113,6 +113,11 @@ class QualityAttempt(models.Model):
     released_at = models.DateTimeField(
         null=True, blank=True, help_text="given back unfinished: kept so late saves find it"
     )
+    withdrawn_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="its ground truth was un-marked: kept, out of every figure",
+    )
     reference_masks = models.PositiveIntegerField(default=0, help_text="truth / first masks")
     attempt_masks = models.PositiveIntegerField(default=0)
     matched = models.PositiveIntegerField(default=0, help_text="pairs at IoU >= 0.5")

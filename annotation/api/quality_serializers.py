@@ -33,6 +33,13 @@ class GroundTruthMarkSerializer(serializers.Serializer):
     image_ids = serializers.ListField(child=id_field(), min_length=1, max_length=MAX_MARKED_AT_ONCE)
 
 
+class GroundTruthUnmarkedSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    attempts_withdrawn = serializers.IntegerField(
+        help_text="annotators' attempts measured against the truth, now out of every figure"
+    )
+
+
 class GroundTruthImageSerializer(serializers.Serializer):
     image = serializers.IntegerField()
     stage = serializers.IntegerField()

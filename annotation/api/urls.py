@@ -23,6 +23,7 @@ from annotation.api.views.prefetch import PrepareImageView, UpcomingImagesView
 from annotation.api.views.quality import (
     AgreementView,
     AnnotatorAccuracyView,
+    GroundTruthUnmarkView,
     GroundTruthView,
     QualitySettingsView,
 )
@@ -78,6 +79,11 @@ urlpatterns = [
         "datasets/<int:dataset_id>/quality/ground-truth/",
         GroundTruthView.as_view(),
         name="dataset-quality-ground-truth",
+    ),
+    path(
+        "datasets/<int:dataset_id>/quality/ground-truth/unmark/",
+        GroundTruthUnmarkView.as_view(),
+        name="dataset-quality-ground-truth-unmark",
     ),
     path(
         "datasets/<int:dataset_id>/quality/annotators/",

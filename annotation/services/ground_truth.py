@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from annotation.models import (
     AttemptKind,
@@ -21,6 +22,7 @@ from annotation.models import (
     Image,
     ImageStatus,
     Mask,
+    QualityAttempt,
 )
 from annotation.services.errors import InvalidInput
 
@@ -126,6 +128,53 @@ def mark_ground_truth(
     return created
 
 
+def unmark_ground_truth(
+    dataset: Dataset, user: AbstractBaseUser, image_ids: Iterable[int]
+) -> list[dict[str, Any]]:
+    """Withdraw the ground truth of these images of ``dataset`` (a truth found wrong, or
+    marked by mistake): the frozen copies go; the image and its dataset masks stay as they are.
+    Every measurement against the truth is kept but withdrawn (``withdrawn_at``: out of the
+    accuracy figures, which it would falsify); an attempt still open is released as well, so
+    the annotator's late saves are refused rather than stored among the dataset's masks, and
+    nobody is handed the image as a check any more. All or nothing: an id not in the dataset,
+    or of an image that is not ground truth, rejects the call. Returns, per image, how many
+    attempts were withdrawn."""
+    ids = sorted(set(image_ids))
+    if not ids:
+        raise InvalidInput("give at least one image id", field="image_ids")
+    if len(ids) > MAX_MARKED_AT_ONCE:
+        raise InvalidInput(
+            f"un-mark at most {MAX_MARKED_AT_ONCE} images at once", field="image_ids"
+        )
+    with transaction.atomic():
+        truths = {
+            truth.image_id: truth
+            for truth in GroundTruthImage.objects.select_for_update().filter(
+                image__dataset=dataset, image_id__in=ids
+            )
+        }
+        missing = [pk for pk in ids if pk not in truths]
+        if missing:
+            raise InvalidInput(
+                f"images {missing[:20]} are not ground truth of dataset {dataset.name!r}",
+                field="image_ids",
+            )
+        now = timezone.now()
+        attempts = QualityAttempt.objects.filter(
+            image_id__in=ids, kind=AttemptKind.GROUND_TRUTH, withdrawn_at__isnull=True
+        )
+        withdrawn = dict(
+            attempts.values("image_id")
+            .annotate(n=Count("pk"))
+            .values_list("image_id", "n")
+            .order_by()
+        )
+        attempts.filter(completed_at__isnull=True, released_at__isnull=True).update(released_at=now)
+        attempts.update(withdrawn_at=now)
+        GroundTruthImage.objects.filter(pk__in=[truth.pk for truth in truths.values()]).delete()
+    return [{"image": pk, "attempts_withdrawn": withdrawn.get(pk, 0)} for pk in ids]
+
+
 def ground_truth_images(dataset: Dataset) -> list[dict[str, Any]]:
     """The dataset's ground-truth images with how many masks their truth has and how many
     annotators completed them."""
@@ -138,6 +187,7 @@ def ground_truth_images(dataset: Dataset) -> list[dict[str, Any]]:
                 filter=Q(
                     image__quality_attempts__kind=AttemptKind.GROUND_TRUTH,
                     image__quality_attempts__completed_at__isnull=False,
+                    image__quality_attempts__withdrawn_at__isnull=True,
                 ),
                 distinct=True,
             ),

@@ -52,7 +52,10 @@ def annotator_accuracy(dataset: Dataset, period: str = "week") -> dict[str, Any]
         raise InvalidInput(f"period must be one of {', '.join(PERIODS)}", field="period")
     attempts = (
         QualityAttempt.objects.filter(
-            dataset=dataset, kind=AttemptKind.GROUND_TRUTH, completed_at__isnull=False
+            dataset=dataset,
+            kind=AttemptKind.GROUND_TRUTH,
+            completed_at__isnull=False,
+            withdrawn_at__isnull=True,
         )
         .select_related("annotator")
         .order_by("completed_at", "pk")

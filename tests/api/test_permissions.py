@@ -27,6 +27,7 @@ from annotation.models import (
 from annotation.services.audits import start_audit
 from annotation.services.automatic_config import resolve_config
 from annotation.services.exports import run_export
+from annotation.services.ground_truth import mark_ground_truth
 from annotation.services.image_holds import claim_next_image
 from annotation.services.masks import accept_mask
 from annotation.services.sessions import start_session
@@ -145,6 +146,14 @@ def label_url(c: Ctx) -> str:
 
 def i(c: Ctx) -> str:
     return f"/api/images/{c.image.pk}"
+
+
+def marked_truth(c: Ctx) -> int:
+    """A ground-truth image of the dataset (another image with a mask, marked)."""
+    image = factories.add_image(c.dataset, seed=91)
+    factories.add_mask(image)
+    mark_ground_truth(c.dataset, None, [image.pk])
+    return image.pk
 
 
 CASES = [
@@ -469,6 +478,13 @@ CASES += [
         lambda c: f"{d(c)}/quality/ground-truth/",
         (403, 404, 201),
         lambda c: {"image_ids": [c.image.pk]},
+    ),
+    Case(
+        "unmark ground truth",
+        "post",
+        lambda c: f"{d(c)}/quality/ground-truth/unmark/",
+        (403, 404, 200),
+        lambda c: {"image_ids": [marked_truth(c)]},
     ),
     Case("annotator accuracy", "get", lambda c: f"{d(c)}/quality/annotators/", (403, 404, 200)),
     Case("agreement", "get", lambda c: f"{d(c)}/quality/agreement/", (403, 404, 200)),

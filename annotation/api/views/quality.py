@@ -71,6 +71,25 @@ class GroundTruthView(ServiceErrorMixin, APIView):
         )
 
 
+class GroundTruthUnmarkView(ServiceErrorMixin, APIView):
+    @extend_schema(
+        request=s.GroundTruthMarkSerializer,
+        responses={200: s.GroundTruthUnmarkedSerializer(many=True)},
+    )
+    def post(self, request: Request, dataset_id: int) -> Response:
+        """Withdraw the ground truth of images (admins): the frozen truth goes, the images and
+        their masks stay; annotators' attempts on them are kept but leave every figure, and
+        open ones are released. All or nothing."""
+        dataset = _dataset(request, dataset_id)
+        access.require_admin(request.user, dataset, "un-mark ground truth")
+        body = s.GroundTruthMarkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        rows = ground_truth.unmark_ground_truth(
+            dataset, request.user, body.validated_data["image_ids"]
+        )
+        return Response(s.GroundTruthUnmarkedSerializer(rows, many=True).data)
+
+
 class AnnotatorAccuracyView(ServiceErrorMixin, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("period", str, enum=list(quality_reports.PERIODS))],
