@@ -164,7 +164,16 @@ class _ShardWriter:
 
 
 # Errors of copy_file_range / sendfile that mean "not between these two files": try the next.
-_NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
+# (ENOTSOCK: macOS's sendfile writes to sockets only.)
+_NO_KERNEL_COPY = {
+    errno.EXDEV,
+    errno.EINVAL,
+    errno.ENOSYS,
+    errno.EOPNOTSUPP,
+    errno.ENOTSUP,
+    errno.EBADF,
+    errno.ENOTSOCK,
+}
 
 
 def _copy_range(source_fd: int, target_fd: int, offset: int, count: int) -> int:

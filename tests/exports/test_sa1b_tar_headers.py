@@ -120,7 +120,13 @@ def test_without_any_kernel_copy_python_copies(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "copy_file_range", _refuse)
     monkeypatch.setattr(os, "sendfile", _refuse)
     assert _shard_of_files(tmp_path, FILES, "python.tar") == expected
+
+    def sockets_only(*args):  # macOS's sendfile
+        raise OSError(errno.ENOTSOCK, "Socket operation on non-socket")
+
     monkeypatch.delattr(os, "copy_file_range")
+    monkeypatch.setattr(os, "sendfile", sockets_only)
+    assert _shard_of_files(tmp_path, FILES, "macos.tar") == expected
     monkeypatch.delattr(os, "sendfile")
     assert _shard_of_files(tmp_path, FILES, "neither.tar") == expected
 
