@@ -301,7 +301,10 @@ def sweep_doc_files(min_age_s: float = SWEEP_MIN_AGE_S, *, dry_run: bool = False
             if not (doc or temp) or not entry.is_file(follow_symlinks=False):
                 report["unknown"] += 1
                 continue
-            stat = entry.stat(follow_symlinks=False)
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # renamed into place or removed since the listing
+                continue
             if stat.st_mtime > cutoff:
                 report["recent"] += 1
                 continue
