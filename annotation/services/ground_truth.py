@@ -69,6 +69,16 @@ def _check_share(name: str, value: float | None, maximum: float) -> None:
         raise InvalidInput(f"{name} must be from 0 to {maximum}, got {value}", field=name)
 
 
+def _image_ids(image_ids: Iterable[int], verb: str) -> list[int]:
+    """The distinct ids, sorted; InvalidInput when there are none or too many to ``verb``."""
+    ids = sorted(set(image_ids))
+    if not ids:
+        raise InvalidInput("give at least one image id", field="image_ids")
+    if len(ids) > MAX_MARKED_AT_ONCE:
+        raise InvalidInput(f"{verb} at most {MAX_MARKED_AT_ONCE} images at once", field="image_ids")
+    return ids
+
+
 def mark_ground_truth(
     dataset: Dataset, user: AbstractBaseUser, image_ids: Iterable[int]
 ) -> list[GroundTruthImage]:
@@ -76,11 +86,7 @@ def mark_ground_truth(
     copied (later edits of the dataset's masks do not move the truth), and each image is set
     done in its stage so that nobody annotates it further as ordinary work. All or nothing:
     an id not in the dataset, an image without masks or one already marked rejects the call."""
-    ids = sorted(set(image_ids))
-    if not ids:
-        raise InvalidInput("give at least one image id", field="image_ids")
-    if len(ids) > MAX_MARKED_AT_ONCE:
-        raise InvalidInput(f"mark at most {MAX_MARKED_AT_ONCE} images at once", field="image_ids")
+    ids = _image_ids(image_ids, "mark")
     with transaction.atomic():
         images = {
             image.pk: image
@@ -139,13 +145,7 @@ def unmark_ground_truth(
     nobody is handed the image as a check any more. All or nothing: an id not in the dataset,
     or of an image that is not ground truth, rejects the call. Returns, per image, how many
     attempts were withdrawn."""
-    ids = sorted(set(image_ids))
-    if not ids:
-        raise InvalidInput("give at least one image id", field="image_ids")
-    if len(ids) > MAX_MARKED_AT_ONCE:
-        raise InvalidInput(
-            f"un-mark at most {MAX_MARKED_AT_ONCE} images at once", field="image_ids"
-        )
+    ids = _image_ids(image_ids, "un-mark")
     with transaction.atomic():
         truths = {
             truth.image_id: truth

@@ -281,7 +281,8 @@ def sweep_doc_files(min_age_s: float = SWEEP_MIN_AGE_S, *, dry_run: bool = False
     ``.partial`` files, documents written but never recorded (killed between the two) and
     older revisions whose removal was cut short, and those of images deleted meanwhile. Only
     files older than ``min_age_s`` and named as this module names them; anything else in the
-    folder is reported, not touched. One query per folder of ``FILES_PER_FOLDER`` images.
+    folder is reported, not touched. Which files are in use comes from ``doc_files``, a folder
+    of ``FILES_PER_FOLDER`` images at a time.
     Returns counts and bytes (``dry_run``: what would go)."""
     root = Path(settings.SA1B_DOC_DIR)
     cutoff = time.time() - min_age_s
@@ -294,7 +295,7 @@ def sweep_doc_files(min_age_s: float = SWEEP_MIN_AGE_S, *, dry_run: bool = False
         if not (folder.is_dir() and folder.name.isdigit()):
             report["unknown"] += 1
             continue
-        candidates: list[tuple[Path, int, int | None, int]] = []  # path, image, revision, size
+        candidates: list[tuple[Path, int, int]] = []  # path, image id, size
         for entry in os.scandir(folder):
             report["files"] += 1
             doc, temp = named.fullmatch(entry.name), partial.fullmatch(entry.name)
@@ -309,19 +310,13 @@ def sweep_doc_files(min_age_s: float = SWEEP_MIN_AGE_S, *, dry_run: bool = False
                 report["recent"] += 1
                 continue
             image_id = int((doc or temp).group(1))  # type: ignore[union-attr]
-            revision = int(doc.group(2)) if doc else None
-            candidates.append((Path(entry.path), image_id, revision, stat.st_size))
-        ids = sorted({image_id for _, image_id, revision, _ in candidates if revision is not None})
-        recorded: dict[int, int] = {}
-        for start in range(0, len(ids), 500):
-            recorded.update(
-                ImageDoc.objects.filter(
-                    image_id__in=ids[start : start + 500], doc_revision__isnull=False
-                ).values_list("image_id", "doc_revision")
-            )
-        for path, image_id, revision, size in candidates:
-            if revision is not None and recorded.get(image_id) == revision:
-                continue  # the document in use
+            candidates.append((Path(entry.path), image_id, stat.st_size))
+        # The recorded documents' paths: a temporary file, another revision, or a file in the
+        # wrong folder is none of them.
+        in_use = set(doc_files({image_id for _, image_id, _ in candidates}))
+        for path, _, size in candidates:
+            if path in in_use:
+                continue
             if not dry_run:
                 try:
                     path.unlink()
