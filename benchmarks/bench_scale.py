@@ -347,36 +347,41 @@ def measure_exports(setup: dict, size: int, args, work: Path) -> dict[str, float
     limit = min(size, args.export_images)
     media = Path(setup["media_root"])
     files = [f"bench/{i}.jpg" for i in range(limit)]
-    image_bytes = sum((media / f).stat().st_size for f in files)
-    # What the export writes, for _prewarm: the images, their documents (~70 KB per 100
-    # masks; measured after the cold export) and two tar headers each.
-    output = [image_bytes + limit * (100_000 + 1024)]
+    image_sizes = [(media / f).stat().st_size for f in files]
 
-    def prewarm() -> int:
-        return 0 if args.no_prewarm else output[0]
+    def ballast(output: int) -> int:
+        """_prewarm's size for a writer of ``output`` bytes (none with --no-prewarm)."""
+        return 0 if args.no_prewarm else output
 
-    def export(name: str) -> tuple[dict, float]:
+    def export(name: str, output: int) -> tuple[dict, float]:
         out = work / f"export-{size}-{name}"
         os.sync()  # each run starts with no one else's writes to flush (the last one's docs)
         answer = run_child(
             "export",
-            {"dataset": setup["dataset"], "limit": limit, "out": str(out), "prewarm": prewarm()},
+            {
+                "dataset": setup["dataset"],
+                "limit": limit,
+                "out": str(out),
+                "prewarm": ballast(output),
+            },
         )
         shutil.rmtree(out, ignore_errors=True)
         return answer
 
-    cold_run = export("cold")
+    # What an export writes: the images, their documents (~70 KB per 100 masks before the
+    # cold export has measured them) and two tar headers each.
+    cold_run = export("cold", sum(image_sizes) + limit * (100_000 + 1024))
     images = cold_run[0]["images"]
     files = files[:images]
     docs, doc_bytes, doc_masks = _doc_files(images)
-    output[0] = sum((media / f).stat().st_size for f in files) + doc_bytes + images * 1024
+    output = sum(image_sizes[:images]) + doc_bytes + images * 1024
     data_dir = media.parent
     both = [f"media/{f}" for f in files] + [str(p.relative_to(data_dir)) for p in docs]
     warm_runs, tars, tars_docs = [], [], []
     for _ in range(max(1, args.export_rounds)):
-        warm_runs.append(export("warm"))
-        tars.append(images / _tar_seconds(work, media, files, prewarm()))
-        tars_docs.append(images / _tar_seconds(work, data_dir, both, prewarm()))
+        warm_runs.append(export("warm", output))
+        tars.append(images / _tar_seconds(work, media, files, ballast(output)))
+        tars_docs.append(images / _tar_seconds(work, data_dir, both, ballast(output)))
     warm_runs.sort(key=lambda run: run[0]["seconds"])
     warm_run = warm_runs[len(warm_runs) // 2]
     cold = images / cold_run[0]["seconds"]
