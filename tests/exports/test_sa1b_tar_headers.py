@@ -59,8 +59,10 @@ def test_a_shard_is_the_tar_tarfile_writes(tmp_path):
 
 
 def _shard_of_files(tmp_path, members, name="files.tar"):
-    """A shard whose images are copied from files on disk, as an export copies them."""
+    """A shard whose images are copied from files on disk, as an export copies them. Its
+    members' mtime is fixed: shards compared byte for byte may be written seconds apart."""
     writer = _ShardWriter(tmp_path, 10)
+    writer.mtime = 1_700_000_000
     writer.tar = tarfile.open(tmp_path / name, "w", format=tarfile.PAX_FORMAT)
     writer.shards.append({"file": name})
     for i, (member, data) in enumerate(members):
